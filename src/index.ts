@@ -1,0 +1,2 @@
+/** The library's public entry point. */
+export { UserError } from './errors.js';
