@@ -1,0 +1,33 @@
+/**
+ * `npm run bench -- <suite...> [--json] [--quick]`: runs the named benchmark suites (all when
+ * none is named). Suites: engine, data, spectral, prune.
+ * Each suite is a list of modules under bench/ that export `run(ctx)`.
+ */
+import { createContext, type BenchSuite } from './harness.js';
+
+const suites: Record<string, () => Promise<BenchSuite[]>> = {
+  engine: async () => [],
+  data: async () => [],
+  spectral: async () => [],
+  prune: async () => [],
+};
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const json = argv.includes('--json');
+  const quick = argv.includes('--quick');
+  const names = argv.filter((a) => !a.startsWith('--') && a in suites);
+  const rest = argv.filter((a) => !(a in suites) && a !== '--json' && a !== '--quick');
+  const unknown = argv.filter((a) => !a.startsWith('--') && !(a in suites));
+  if (unknown.length > 0 && names.length === 0) {
+    process.stderr.write(`bench: unknown suite "${unknown[0]}"; suites are: ${Object.keys(suites).join(', ')}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  for (const name of names.length > 0 ? names : Object.keys(suites)) {
+    const ctx = createContext(name, json, quick, rest);
+    for (const run of await suites[name]()) await run(ctx);
+  }
+}
+
+await main();

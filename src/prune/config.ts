@@ -1,0 +1,87 @@
+/**
+ * The settings one lottery run needs, as plain types. The experiment layer (src/experiment/schema.ts)
+ * validates user configs with zod and produces an object of this shape; the pruning loop takes it.
+ * Field meanings follow ../shared/paper/NOTES.md sections 5-7.
+ */
+import type { CriterionSet } from '../graph/types.js';
+
+export type ModelName = 'lenet-300-100' | 'conv2' | 'conv4' | 'conv6' | 'vgg19';
+export type PruneAlgorithm = 'imp' | 'snip' | 'synflow' | 'random';
+
+export interface TrainingConfig {
+  optimizer: 'adam' | 'sgd';
+  lr: number;
+  /** SGD only */
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  batchSize: number;
+  /** training iterations per level */
+  iterations: number;
+  /** learning-rate schedule over the iterations of one level */
+  schedule: 'constant' | 'cosine' | 'step';
+  /** for 'step': iterations at which the lr is multiplied by `gamma` */
+  milestones: number[];
+  gamma: number;
+}
+
+export interface BoundConfig {
+  /** which property Algorithm 1 keeps: the combined rule (default) or one criterion */
+  criterion: CriterionSet;
+  /** K: how many fractions are tried per layer per level */
+  maxTries: number;
+  /** 'text': p, p/2, p/4, ... (default); 'pseudocode': p/2, p/4, ... */
+  schedule: 'text' | 'pseudocode';
+}
+
+export interface PruningConfig {
+  algorithm: PruneAlgorithm;
+  scope: 'layerwise' | 'global';
+  /** layer-wise fractions of the remaining weights removed per level, by layer type */
+  pConv: number;
+  pFc: number;
+  pOut: number;
+  /** global fraction */
+  pGlobal: number;
+  /** iteration of the first training whose weights surviving weights are reset to (0 = init) */
+  rewindIteration: number;
+  /** stop once density <= 10^-alpha (null: no density target) */
+  targetAlpha: number | null;
+  /** stop after this many pruning levels (level 0, the dense network, is not counted) */
+  maxLevels: number;
+  /** names of prunable weights that are never pruned */
+  excludeFromPruning: string[];
+  /** minibatches the SNIP gradient is averaged over */
+  snipBatches: number;
+  /** Algorithm 1 on top of the score; null for the plain algorithm */
+  bound: BoundConfig | null;
+}
+
+export interface DataConfig {
+  /** 'mnist' | 'fashion-mnist' | 'cifar10' | 'folder:<path>' */
+  dataset: string;
+  dataDir: string | null;
+  /** use only the first N training examples (null: all) */
+  trainSubset: number | null;
+  /** use only the first N test examples (null: all) */
+  testSubset: number | null;
+  augment: boolean;
+}
+
+export interface EvaluationConfig {
+  /** Gaussian noise sigmas on the [0,1] pixel scale */
+  noiseSigmas: number[];
+  /** criterion the per-level verdicts and the regime use */
+  criterion: CriterionSet;
+  /** weights left out of the regime (e.g. Conv4's first and last layer) */
+  excludeFromAnalysis: string[];
+}
+
+export interface LotteryConfig {
+  model: ModelName;
+  seed: number;
+  data: DataConfig;
+  training: TrainingConfig;
+  pruning: PruningConfig;
+  evaluation: EvaluationConfig;
+}
