@@ -67,6 +67,8 @@ export interface Kernels {
   readonly name: 'reference' | 'wasm';
   /** number of threads the large kernels are split across (1 for reference) */
   readonly threads: number;
+  /** Stops the worker threads (wasm); the kernels must not be used afterwards. Idempotent. */
+  close(): Promise<void>;
 
   // ---- memory -----------------------------------------------------------------------------
   /** A zero-filled Float32 array of `length` elements living in engine memory. */
@@ -177,9 +179,14 @@ export interface Kernels {
     param: FloatArray, grad: FloatArray, m: FloatArray, v: FloatArray, mask: FloatArray | null,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
   ): void;
-  /** SGD with momentum, optional Nesterov, L2 weight decay (PyTorch semantics). */
+  /**
+   * SGD with momentum, optional Nesterov, L2 weight decay (PyTorch semantics). `step` counts from
+   * 1: on step 1 the momentum buffer becomes the gradient itself, as torch.optim.SGD does (this only
+   * differs from the general rule when dampening ≠ 0). Omitted, it is taken as a later step.
+   */
   sgdStep(
     param: FloatArray, grad: FloatArray, velocity: FloatArray, mask: FloatArray | null,
     lr: number, momentum: number, nesterov: boolean, weightDecay: number, dampening: number,
+    step?: number,
   ): void;
 }
