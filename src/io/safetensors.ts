@@ -1,0 +1,313 @@
+/**
+ * safetensors reading and writing (the format of Hugging Face's `safetensors`; used for model
+ * files, masks and the lottery checkpoints).
+ *
+ * File layout:
+ *   [8 bytes]  N, little-endian u64: length of the JSON header
+ *   [N bytes]  JSON header: { "__metadata__"?: {string: string},
+ *                             "<name>": { "dtype": "F32", "shape": [..], "data_offsets": [begin, end] } }
+ *   [rest]     the byte buffer; offsets are relative to its start, little-endian, row-major.
+ *
+ * Written by hand: the format is a dozen lines of JSON and byte offsets, and the npm packages for
+ * it either target browsers/Hugging Face hub access or do not validate offsets; the validation
+ * below (every way a file can be broken gives one UserError naming the file and the problem) is
+ * the part that matters here.
+ *
+ * Reading widens to Float32 (F32, F16, BF16, small integers, BOOL) or Float64 (F64, I32, U32, I64,
+ * U64: values beyond 2^53 lose precision). Writing stores Float32Array as F32, Float64Array as F64,
+ * atomically (temporary file in the same folder, fsync, rename), so a crash never leaves a
+ * half-written file under the final name.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileError } from '../errors.js';
+
+export interface SafetensorsTensor {
+  /** the dtype as stored in the file, e.g. "F32", "BF16" */
+  dtype: string;
+  shape: number[];
+  data: Float32Array | Float64Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Map<string, SafetensorsTensor>;
+  metadata: Record<string, string>;
+}
+
+/** Bytes per element of every dtype this reader understands; the value type it widens to. */
+const DTYPES: Record<string, { bytes: number; wide: 'f32' | 'f64' }> = {
+  F64: { bytes: 8, wide: 'f64' },
+  F32: { bytes: 4, wide: 'f32' },
+  F16: { bytes: 2, wide: 'f32' },
+  BF16: { bytes: 2, wide: 'f32' },
+  I64: { bytes: 8, wide: 'f64' },
+  U64: { bytes: 8, wide: 'f64' },
+  I32: { bytes: 4, wide: 'f64' },
+  U32: { bytes: 4, wide: 'f64' },
+  I16: { bytes: 2, wide: 'f32' },
+  U16: { bytes: 2, wide: 'f32' },
+  I8: { bytes: 1, wide: 'f32' },
+  U8: { bytes: 1, wide: 'f32' },
+  BOOL: { bytes: 1, wide: 'f32' },
+};
+
+/** Largest header accepted (the reference implementation's limit is 100 MB). */
+const MAX_HEADER_BYTES = 100_000_000;
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Reads a whole safetensors file, validating its header and offsets. */
+export function readSafetensors(path: string): SafetensorsFile {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return parseSafetensors(bytes, path);
+}
+
+/** Parses safetensors bytes; `path` only names the source in error messages. */
+export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
+  const fail = (problem: string) => fileError(path, `not a valid safetensors file: ${problem}`);
+  if (bytes.length < 8) throw fail(`the file is ${bytes.length} bytes long, shorter than the 8-byte header length (truncated?)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(bytes.length - 8)) {
+    throw fail(`the header length ${headerLength} runs past the end of the file (${bytes.length - 8} bytes after the length field; truncated?)`);
+  }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw fail(`the header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
+  const n = Number(headerLength);
+  const headerText = Buffer.from(bytes.buffer, bytes.byteOffset + 8, n).toString('utf8');
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch (err) {
+    throw fail(`the header is not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw fail('the header is not a JSON object');
+
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: Array<{ name: string; dtype: string; shape: number[]; begin: number; end: number }> = [];
+  for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('"__metadata__" is not an object');
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') throw fail(`metadata "${k}" is not a string`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) throw fail(`tensor "${name}": entry is not an object`);
+    const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
+    if (typeof dtype !== 'string') throw fail(`tensor "${name}": missing dtype`);
+    const info = DTYPES[dtype];
+    if (!info) {
+      throw fileError(path, `tensor "${name}": dtype ${dtype} is not supported (supported: ${Object.keys(DTYPES).join(', ')})`);
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw fail(`tensor "${name}": shape must be an array of non-negative integers`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw fail(`tensor "${name}": data_offsets must be two non-negative integers`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end < begin) throw fail(`tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`);
+    if (end > dataLength) {
+      throw fail(`tensor "${name}": data_offsets [${begin}, ${end}] lie outside the ${dataLength}-byte data buffer (truncated?)`);
+    }
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (count * info.bytes !== end - begin) {
+      throw fail(`tensor "${name}": ${dtype} shape [${(shape as number[]).join(', ')}] needs ${count * info.bytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    }
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // Offsets may come in any order in the JSON; sorted by start, each non-empty tensor must start
+  // at or after the end of the previous non-empty one.
+  const sorted = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1];
+    const cur = sorted[i];
+    if (cur.begin < prev.end) {
+      throw fail(`tensors "${prev.name}" [${prev.begin}, ${prev.end}] and "${cur.name}" [${cur.begin}, ${cur.end}] overlap`);
+    }
+  }
+
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const e of entries) {
+    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(raw, e.dtype) });
+  }
+  return { tensors, metadata };
+}
+
+/** Widens little-endian elements of `dtype` to a Float32Array or Float64Array (a fresh copy). */
+function decode(raw: Uint8Array, dtype: string): Float32Array | Float64Array {
+  const info = DTYPES[dtype];
+  const n = raw.length / info.bytes;
+  // A copy into a fresh ArrayBuffer is aligned, so typed views over it are allowed. (Not
+  // raw.slice(): on a Node Buffer that is a view, not a copy.)
+  const copy = new Uint8Array(raw.length);
+  copy.set(raw);
+  const aligned = copy.buffer;
+  if (littleEndian) {
+    switch (dtype) {
+      case 'F32':
+        return new Float32Array(aligned);
+      case 'F64':
+        return new Float64Array(aligned);
+      case 'F16':
+        return halfToFloat32(new Uint16Array(aligned));
+      case 'BF16': {
+        // bf16 is the top half of an f32: shift into place and reinterpret.
+        const src = new Uint16Array(aligned);
+        const bits = new Uint32Array(n);
+        for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+        return new Float32Array(bits.buffer);
+      }
+      case 'I64':
+        return Float64Array.from(new BigInt64Array(aligned), (v) => Number(v));
+      case 'U64':
+        return Float64Array.from(new BigUint64Array(aligned), (v) => Number(v));
+      case 'I32':
+        return Float64Array.from(new Int32Array(aligned));
+      case 'U32':
+        return Float64Array.from(new Uint32Array(aligned));
+      case 'I16':
+        return Float32Array.from(new Int16Array(aligned));
+      case 'U16':
+        return Float32Array.from(new Uint16Array(aligned));
+      case 'I8':
+        return Float32Array.from(new Int8Array(aligned));
+      case 'U8':
+        return Float32Array.from(new Uint8Array(aligned));
+      case 'BOOL':
+        return Float32Array.from(new Uint8Array(aligned), (v) => (v !== 0 ? 1 : 0));
+    }
+  }
+  // Big-endian host: element by element through a DataView.
+  const dv = new DataView(aligned);
+  const out = info.wide === 'f64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * info.bytes;
+    switch (dtype) {
+      case 'F32': out[i] = dv.getFloat32(o, true); break;
+      case 'F64': out[i] = dv.getFloat64(o, true); break;
+      case 'F16': out[i] = halfBitsToNumber(dv.getUint16(o, true)); break;
+      case 'BF16': out[i] = new Float32Array(new Uint32Array([dv.getUint16(o, true) << 16]).buffer)[0]; break;
+      case 'I64': out[i] = Number(dv.getBigInt64(o, true)); break;
+      case 'U64': out[i] = Number(dv.getBigUint64(o, true)); break;
+      case 'I32': out[i] = dv.getInt32(o, true); break;
+      case 'U32': out[i] = dv.getUint32(o, true); break;
+      case 'I16': out[i] = dv.getInt16(o, true); break;
+      case 'U16': out[i] = dv.getUint16(o, true); break;
+      case 'I8': out[i] = dv.getInt8(o); break;
+      case 'U8': out[i] = dv.getUint8(o); break;
+      case 'BOOL': out[i] = dv.getUint8(o) !== 0 ? 1 : 0; break;
+    }
+  }
+  return out;
+}
+
+/** IEEE 754 binary16 bits -> number (exact: every half is representable in f32). */
+export function halfBitsToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // zero and subnormals
+  if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+function halfToFloat32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = halfBitsToNumber(src[i]);
+  return out;
+}
+
+/**
+ * Writes tensors (F32 for Float32Array, F64 for Float64Array) and string metadata, atomically:
+ * everything goes to a temporary file in the target folder, which is fsynced and then renamed
+ * over `path`.
+ */
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, { shape: number[]; data: Float32Array | Float64Array }>,
+  metadata?: Record<string, string>,
+): void {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw fileError(path, `metadata "${k}" must be a string`);
+    }
+    header.__metadata__ = metadata;
+  }
+  let offset = 0;
+  const order: Array<Float32Array | Float64Array> = [];
+  for (const [name, t] of tensors) {
+    if (name === '__metadata__' || name.length === 0) throw fileError(path, `"${name}" cannot be a tensor name`);
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || count !== t.data.length) {
+      throw fileError(path, `tensor "${name}": shape [${t.shape.join(', ')}] does not match its ${t.data.length} values`);
+    }
+    const dtype = t.data instanceof Float64Array ? 'F64' : 'F32';
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+    order.push(t.data);
+  }
+  // Pad the header with spaces to a multiple of 8 bytes, so that the data buffer starts aligned
+  // (as the reference writer does).
+  let headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = Math.ceil(headerBytes.length / 8) * 8;
+  if (padded !== headerBytes.length) headerBytes = Buffer.concat([headerBytes, Buffer.alloc(padded - headerBytes.length, 0x20)]);
+  const lengthField = Buffer.alloc(8);
+  lengthField.writeBigUInt64LE(BigInt(headerBytes.length));
+
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (err) {
+    throw fileError(path, `cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    writeAll(fd, lengthField);
+    writeAll(fd, headerBytes);
+    for (const data of order) writeAll(fd, toLittleEndianBytes(data));
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing to clean up
+    }
+    throw fileError(path, `cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+function toLittleEndianBytes(data: Float32Array | Float64Array): Uint8Array {
+  if (littleEndian) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const dv = new DataView(out.buffer);
+  const f64 = data instanceof Float64Array;
+  for (let i = 0; i < data.length; i++) {
+    if (f64) dv.setFloat64(i * 8, data[i], true);
+    else dv.setFloat32(i * 4, data[i], true);
+  }
+  return out;
+}
