@@ -26,4 +26,6 @@ export interface Dataset {
   std: number[];
   train: Split;
   test: Split;
+  /** examples held out of the training set when a validation split was asked for (see subsets.ts) */
+  validation?: Split;
 }
