@@ -10,8 +10,14 @@
  */
 import type { FloatArray } from '../engine/kernels.js';
 import type { TrainingConfig } from '../prune/config.js';
+import type { Device } from './device.js';
 import type { Param } from './param.js';
-import type { Sequential } from './sequential.js';
+
+/** What an optimiser updates: a model (Sequential) or any list of parameters on one device. */
+export interface OptimizerTarget<A extends FloatArray = Float32Array> {
+  readonly params: Param<A>[];
+  readonly device: Device<A>;
+}
 
 export interface Optimizer {
   /** steps taken since creation or the last reset */
@@ -60,7 +66,7 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
   /** Adam: [m, v] per param; SGD: [velocity] per param */
   private readonly state: A[][];
 
-  constructor(private readonly model: Sequential<A>, private readonly cfg: TrainingConfig) {
+  constructor(private readonly model: OptimizerTarget<A>, private readonly cfg: TrainingConfig) {
     const slots = cfg.optimizer === 'adam' ? 2 : 1;
     this.state = model.params.map((p) => Array.from({ length: slots }, () => model.device.alloc(p.data.length)));
   }
@@ -76,7 +82,7 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
   step(): void {
     const lr = learningRate(this.cfg, this.steps);
     this.steps += 1;
-    const k = this.model.kernels;
+    const k = this.model.device.kernels;
     const c = this.cfg;
     this.model.params.forEach((p: Param<A>, i) => {
       const s = this.state[i];
@@ -100,7 +106,7 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
 }
 
 /** An optimiser for every parameter of `model` as `cfg` says (optimizer, lr, schedule, ...). */
-export function createOptimizer<A extends FloatArray>(model: Sequential<A>, cfg: TrainingConfig): Optimizer {
+export function createOptimizer<A extends FloatArray>(model: OptimizerTarget<A>, cfg: TrainingConfig): Optimizer {
   if (cfg.optimizer !== 'adam' && cfg.optimizer !== 'sgd') throw new Error(`unknown optimizer ${String(cfg.optimizer)}`);
   return new EngineOptimizer(model, cfg);
 }
