@@ -161,7 +161,7 @@ export function synflowScores<A extends FloatArray>(model: Sequential<A>): Layer
         if (layer instanceof Linear || layer instanceof Conv2d) {
           if (layer.bias !== null) scaleInPlace(layer.bias.data, scale);
           layer.refreshWeights();
-          h = layer.forward(h, 1, 'eval');
+          h = layer.forward(h, 1);
           const n = layer.outShape.reduce((a, b) => a * b, 1);
           const m = maxAbs(h, n);
           if (!Number.isFinite(m)) throw new Error(`synflowScores: non-finite activation after ${layer.name}`);
