@@ -26,6 +26,8 @@ export interface Optimizer {
   currentLr(): number;
   /** one update of every parameter from its .grad; advances the schedule */
   step(): void;
+  /** copies of the state of parameter `name`: Adam [m, v], SGD [velocity] */
+  stateOf(name: string): FloatArray[];
   /** fresh state (moments/velocities 0) and step count 0 */
   reset(): void;
   /** frees engine memory */
@@ -92,6 +94,12 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
         k.sgdStep(p.data, p.grad, s[0], p.mask, lr, c.momentum, c.nesterov, c.weightDecay, 0, this.steps);
       }
     });
+  }
+
+  stateOf(name: string): FloatArray[] {
+    const i = this.model.params.findIndex((p) => p.name === name);
+    if (i < 0) throw new Error(`optimizer: no parameter ${name}`);
+    return this.state[i].map((a) => a.slice());
   }
 
   reset(): void {
