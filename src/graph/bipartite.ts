@@ -1,0 +1,224 @@
+/**
+ * A layer's weight as a bipartite graph (NOTES section 1).
+ *
+ * The bi-adjacency B is rows x cols, row-major like the weight it comes from:
+ *   Linear [out, in]              -> rows = out (L, outputs),   cols = in (R, inputs)
+ *   Conv [c_out, c_in, kh, kw]    -> rows = c_out (L),          cols = c_in*kh*kw (R)
+ * Entry (i, j) is an edge when the mask is non-zero there (or, with no mask, when the value is
+ * non-zero; with neither, every entry is an edge). Edge weights are magnitudes: |W| for the
+ * weighted graph, |score| for the score-weighted one, 1 for the unweighted one (the paper uses
+ * "only the magnitudes" of weights; Perron-Frobenius arguments in spectrum.ts rely on it).
+ *
+ * Storage is CSR (row pointers + column indices), and CSC on demand; degrees, isolated vertices
+ * and connected components are computed from the edge set alone.
+ */
+
+/** The edge set of a bi-adjacency in compressed sparse row form. */
+export interface BipartiteStructure {
+  rows: number;
+  cols: number;
+  /** rowPtr[i]..rowPtr[i+1] index colIdx for row i; length rows + 1 */
+  rowPtr: Int32Array;
+  /** column of each edge, ascending within a row; length = edges */
+  colIdx: Int32Array;
+  /** the flat index i*cols + j of each edge in the weight (to pick up values); length = edges */
+  flatIdx: Int32Array;
+  edges: number;
+  /** edges at each row (L) and column (R) vertex */
+  degreeL: Int32Array;
+  degreeR: Int32Array;
+}
+
+/** Compressed sparse column form of the same edge set. */
+export interface CscStructure {
+  /** colPtr[j]..colPtr[j+1] index rowIdx for column j */
+  colPtr: Int32Array;
+  rowIdx: Int32Array;
+  /** position of each CSC entry in the CSR edge order (to carry values over) */
+  edgeOf: Int32Array;
+}
+
+/**
+ * The edge set of a rows x cols bi-adjacency. `mask` (0 = pruned) decides the edges; with no mask,
+ * the non-zero entries of `values` do (how pruned PyTorch models are saved); with neither, the
+ * graph is complete.
+ */
+export function bipartiteStructure(
+  rows: number,
+  cols: number,
+  mask: ArrayLike<number> | null,
+  values: ArrayLike<number> | null,
+): BipartiteStructure {
+  const size = rows * cols;
+  if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
+    throw new RangeError(`bipartiteStructure: bad size ${rows} x ${cols}`);
+  }
+  if (mask && mask.length !== size) throw new RangeError(`bipartiteStructure: mask has ${mask.length} entries, expected ${rows} x ${cols}`);
+  if (values && values.length !== size) throw new RangeError(`bipartiteStructure: values have ${values.length} entries, expected ${rows} x ${cols}`);
+  const support = mask ?? values;
+  // First pass counts edges so that the index arrays are allocated once, at their exact size.
+  let edges = 0;
+  if (support === null) edges = size;
+  else for (let k = 0; k < size; k++) if (support[k] !== 0) edges++;
+
+  const rowPtr = new Int32Array(rows + 1);
+  const colIdx = new Int32Array(edges);
+  const flatIdx = new Int32Array(edges);
+  const degreeL = new Int32Array(rows);
+  const degreeR = new Int32Array(cols);
+  let e = 0;
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) {
+      if (support === null || support[base + j] !== 0) {
+        colIdx[e] = j;
+        flatIdx[e] = base + j;
+        degreeR[j]++;
+        e++;
+      }
+    }
+    rowPtr[i + 1] = e;
+    degreeL[i] = e - rowPtr[i];
+  }
+  return { rows, cols, rowPtr, colIdx, flatIdx, edges, degreeL, degreeR };
+}
+
+/** The CSC form of a structure (a counting sort of the edges by column). */
+export function toCsc(g: BipartiteStructure): CscStructure {
+  const colPtr = new Int32Array(g.cols + 1);
+  for (let j = 0; j < g.cols; j++) colPtr[j + 1] = colPtr[j] + g.degreeR[j];
+  const next = colPtr.slice(0, g.cols);
+  const rowIdx = new Int32Array(g.edges);
+  const edgeOf = new Int32Array(g.edges);
+  for (let i = 0; i < g.rows; i++) {
+    for (let p = g.rowPtr[i]; p < g.rowPtr[i + 1]; p++) {
+      const q = next[g.colIdx[p]]++;
+      rowIdx[q] = i;
+      edgeOf[q] = p;
+    }
+  }
+  return { colPtr, rowIdx, edgeOf };
+}
+
+/**
+ * Edge weights in CSR edge order: |values| at the edges (the weighted and score-weighted graphs),
+ * or null for the unweighted graph (every edge weighs 1).
+ */
+export function edgeWeights(g: BipartiteStructure, values: ArrayLike<number> | null): Float64Array | null {
+  if (values === null) return null;
+  const w = new Float64Array(g.edges);
+  for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[g.flatIdx[e]]);
+  return w;
+}
+
+/** Degree statistics of one weighting of the graph (NOTES section 3). */
+export interface DegreeStats {
+  isolatedL: number;
+  isolatedR: number;
+  /** |E| / non-isolated L vertices; null with no edge */
+  dL: number | null;
+  dR: number | null;
+  /** sum of edge weights / non-isolated L (R) vertices; equals dL (dR) when unweighted */
+  weightedDL: number | null;
+  weightedDR: number | null;
+}
+
+export function degreeStats(g: BipartiteStructure, weights: Float64Array | null): DegreeStats {
+  let isolatedL = 0;
+  let isolatedR = 0;
+  for (let i = 0; i < g.rows; i++) if (g.degreeL[i] === 0) isolatedL++;
+  for (let j = 0; j < g.cols; j++) if (g.degreeR[j] === 0) isolatedR++;
+  if (g.edges === 0) return { isolatedL, isolatedR, dL: null, dR: null, weightedDL: null, weightedDR: null };
+  const activeL = g.rows - isolatedL;
+  const activeR = g.cols - isolatedR;
+  let total = g.edges;
+  if (weights !== null) {
+    total = 0;
+    for (let e = 0; e < g.edges; e++) total += weights[e];
+  }
+  return {
+    isolatedL,
+    isolatedR,
+    dL: g.edges / activeL,
+    dR: g.edges / activeR,
+    weightedDL: total / activeL,
+    weightedDR: total / activeR,
+  };
+}
+
+/** Connected components among the non-isolated vertices. */
+export interface Components {
+  count: number;
+  /** component id (0..count-1) of each row / column vertex; -1 for isolated vertices */
+  labelL: Int32Array;
+  labelR: Int32Array;
+  /** rows and columns in each component */
+  sizeL: Int32Array;
+  sizeR: Int32Array;
+  /** size (per side) of the largest component by number of vertices */
+  largestL: number;
+  largestR: number;
+}
+
+/**
+ * Connected components of the graph restricted to edges where `keep` is true (all edges when
+ * keep is null), by union-find over the rows + cols vertices. Vertices with no kept edge are
+ * isolated and get label -1.
+ */
+export function connectedComponents(g: BipartiteStructure, keep: Float64Array | null = null): Components {
+  const { rows, cols } = g;
+  // parent[v] for v < rows is row v, parent[rows + j] is column j.
+  const parent = new Int32Array(rows + cols);
+  for (let v = 0; v < parent.length; v++) parent[v] = v;
+  const find = (v: number): number => {
+    while (parent[v] !== v) {
+      parent[v] = parent[parent[v]]; // path halving
+      v = parent[v];
+    }
+    return v;
+  };
+  const touched = new Uint8Array(rows + cols);
+  for (let i = 0; i < rows; i++) {
+    let root = -1;
+    for (let p = g.rowPtr[i]; p < g.rowPtr[i + 1]; p++) {
+      if (keep !== null && keep[p] === 0) continue;
+      const c = rows + g.colIdx[p];
+      touched[c] = 1;
+      if (root < 0) {
+        touched[i] = 1;
+        root = find(i);
+      }
+      const rc = find(c);
+      if (rc !== root) {
+        // Hang the column's tree under the row's root: the row root stays a root.
+        parent[rc] = root;
+      }
+    }
+  }
+  const labelOfRoot = new Int32Array(rows + cols).fill(-1);
+  const labelL = new Int32Array(rows).fill(-1);
+  const labelR = new Int32Array(cols).fill(-1);
+  let count = 0;
+  for (let v = 0; v < rows + cols; v++) {
+    if (!touched[v]) continue;
+    const r = find(v);
+    if (labelOfRoot[r] < 0) labelOfRoot[r] = count++;
+    if (v < rows) labelL[v] = labelOfRoot[r];
+    else labelR[v - rows] = labelOfRoot[r];
+  }
+  const sizeL = new Int32Array(count);
+  const sizeR = new Int32Array(count);
+  for (let i = 0; i < rows; i++) if (labelL[i] >= 0) sizeL[labelL[i]]++;
+  for (let j = 0; j < cols; j++) if (labelR[j] >= 0) sizeR[labelR[j]]++;
+  let best = -1;
+  for (let c = 0; c < count; c++) if (best < 0 || sizeL[c] + sizeR[c] > sizeL[best] + sizeR[best]) best = c;
+  return {
+    count,
+    labelL,
+    labelR,
+    sizeL,
+    sizeR,
+    largestL: best < 0 ? 0 : sizeL[best],
+    largestR: best < 0 ? 0 : sizeR[best],
+  };
+}

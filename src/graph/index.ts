@@ -1,0 +1,157 @@
+/**
+ * The Ramanujan analysis of a layer (the paper's sections 3-4, NOTES sections 1-5): its bipartite
+ * graph, degrees, components, spectrum, the bounds of Table 1 and the verdicts.
+ * Pure functions over typed arrays, computing in Float64; nothing here knows about training.
+ */
+import {
+  bipartiteStructure,
+  connectedComponents,
+  degreeStats,
+  edgeWeights,
+  type BipartiteStructure,
+  type Components,
+} from './bipartite.js';
+import { boundDelta, degreeBound, eigenBound, layerVerdicts } from './bounds.js';
+import { graphSpectrum } from './spectrum.js';
+import type { GraphMetrics, LayerAnalysis, Weighting } from './types.js';
+
+export * from './types.js';
+export { layerVerdicts, keepsProperty, networkRegime, eigenBound, degreeBound, boundDelta } from './bounds.js';
+export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeights } from './bipartite.js';
+export type { BipartiteStructure, CscStructure, Components, DegreeStats } from './bipartite.js';
+export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
+
+/** Metrics of one weighting of an already built edge set (shared by the weightings of a layer). */
+function metricsOf(g: BipartiteStructure, comps: Components, weights: Float64Array | null, weighting: Weighting): GraphMetrics {
+  const deg = degreeStats(g, weights);
+  if (g.edges === 0) {
+    return {
+      weighting,
+      edges: 0,
+      t1: 0,
+      t2: 0,
+      sigma2: 0,
+      t1Multiplicity: 0,
+      dL: null,
+      dR: null,
+      weightedDL: null,
+      weightedDR: null,
+      eb: null,
+      db: null,
+      dbWeighted: null,
+      deltaS: null,
+      deltaR: null,
+      deltaRWeighted: null,
+      isolatedL: deg.isolatedL,
+      isolatedR: deg.isolatedR,
+      components: 0,
+      largestComponentL: 0,
+      largestComponentR: 0,
+      collapsed: true,
+    };
+  }
+  // Edges of weight exactly 0 belong to the graph (degrees, components) but not to B's support:
+  // the spectrum's component split must use the support, or Perron-Frobenius would not apply.
+  const spectralComps = weights !== null && weights.some((x) => x === 0) ? connectedComponents(g, weights) : comps;
+  const { spectrum } = graphSpectrum(g, weights, spectralComps);
+  const eb = eigenBound(spectrum.t1);
+  const db = degreeBound(deg.dL, deg.dR);
+  const dbWeighted = degreeBound(deg.weightedDL, deg.weightedDR);
+  return {
+    weighting,
+    edges: g.edges,
+    t1: spectrum.t1,
+    t2: spectrum.t2,
+    sigma2: spectrum.sigma2,
+    t1Multiplicity: spectrum.t1Multiplicity,
+    dL: deg.dL,
+    dR: deg.dR,
+    weightedDL: deg.weightedDL,
+    weightedDR: deg.weightedDR,
+    eb,
+    db,
+    dbWeighted,
+    deltaS: boundDelta(eb, spectrum.t2),
+    deltaR: boundDelta(db, spectrum.t2),
+    deltaRWeighted: boundDelta(dbWeighted, spectrum.t2),
+    isolatedL: deg.isolatedL,
+    isolatedR: deg.isolatedR,
+    components: comps.count,
+    largestComponentL: comps.largestL,
+    largestComponentR: comps.largestR,
+    collapsed: false,
+  };
+}
+
+/**
+ * Metrics of one bipartite graph. B is rows x cols row-major (rows = outputs L, cols = inputs R).
+ * Edges: mask entries != 0; with no mask, the non-zero entries of `values`; with neither, all.
+ * Weighting 'unweighted' puts 1 on every edge; 'weighted' and 'score' put |values| (required).
+ */
+export function graphMetrics(
+  rows: number,
+  cols: number,
+  mask: Float32Array | Uint8Array | null,
+  values: Float32Array | Float64Array | null,
+  weighting: Weighting,
+): GraphMetrics {
+  if (weighting !== 'unweighted' && values === null) {
+    throw new RangeError(`graphMetrics: the ${weighting} graph needs edge values`);
+  }
+  const g = bipartiteStructure(rows, cols, mask, values);
+  const comps = connectedComponents(g);
+  return metricsOf(g, comps, weighting === 'unweighted' ? null : edgeWeights(g, values), weighting);
+}
+
+export interface LayerInput {
+  /** PyTorch parameter name of the weight */
+  name: string;
+  kind: 'linear' | 'conv';
+  /** [out, in] or [c_out, c_in, kh, kw] */
+  shape: number[];
+  weight: Float32Array | Float64Array;
+  /** 0/1 mask of the weight's shape; null: the weight's exact zeros are the pruned entries */
+  mask: Float32Array | Uint8Array | null;
+  /** pruning score of the weight's shape, for the score-weighted graph */
+  score?: Float32Array | Float64Array | null;
+}
+
+/** Bi-adjacency size of a weight: [out, in] -> out x in; [c_out, c_in, kh, kw] -> c_out x c_in*kh*kw. */
+export function biadjacencySize(shape: number[]): { rows: number; cols: number } {
+  if (shape.length < 2) throw new RangeError(`biadjacencySize: a weight needs at least 2 dimensions, got [${shape.join(', ')}]`);
+  return { rows: shape[0], cols: shape.slice(1).reduce((a, b) => a * b, 1) };
+}
+
+/** The full analysis of one prunable layer: unweighted, weighted (|W|) and score-weighted graphs. */
+export function analyzeLayer(input: LayerInput): LayerAnalysis {
+  const { rows, cols } = biadjacencySize(input.shape);
+  const size = rows * cols;
+  if (input.weight.length !== size) {
+    throw new RangeError(`analyzeLayer(${input.name}): weight has ${input.weight.length} values, shape [${input.shape.join(', ')}] needs ${size}`);
+  }
+  if (input.mask && input.mask.length !== size) {
+    throw new RangeError(`analyzeLayer(${input.name}): mask has ${input.mask.length} values, expected ${size}`);
+  }
+  if (input.score && input.score.length !== size) {
+    throw new RangeError(`analyzeLayer(${input.name}): score has ${input.score.length} values, expected ${size}`);
+  }
+  const g = bipartiteStructure(rows, cols, input.mask, input.mask ? null : input.weight);
+  const comps = connectedComponents(g);
+  const unweighted = metricsOf(g, comps, null, 'unweighted');
+  const weighted = metricsOf(g, comps, edgeWeights(g, input.weight), 'weighted');
+  const score = input.score ? metricsOf(g, comps, edgeWeights(g, input.score), 'score') : undefined;
+  const result: LayerAnalysis = {
+    name: input.name,
+    kind: input.kind,
+    shape: [...input.shape],
+    rows,
+    cols,
+    edges: g.edges,
+    density: size === 0 ? 0 : g.edges / size,
+    unweighted,
+    weighted,
+    verdicts: layerVerdicts(unweighted, weighted, score ?? null),
+  };
+  if (score) result.score = score;
+  return result;
+}
