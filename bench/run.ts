@@ -7,7 +7,7 @@ import { createContext, type BenchSuite } from './harness.js';
 
 const suites: Record<string, () => Promise<BenchSuite[]>> = {
   engine: async () => [],
-  data: async () => [],
+  data: async () => [(await import('./data.js')).run],
   spectral: async () => [],
   prune: async () => [],
 };
