@@ -1,0 +1,31 @@
+/**
+ * The real environment of a run: the pruning loop of src/prune, the wasm kernels and the dataset
+ * named by the config. Tests and benchmarks pass other environments to executeRun.
+ */
+import { loadDataset } from '../data/index.js';
+import { createKernels } from '../engine/index.js';
+import { runLottery } from '../prune/lottery.js';
+import type { RunEnvironment } from './runner.js';
+
+export interface EnvironmentOptions {
+  /** compute threads (default: all cores) */
+  threads?: number;
+  /** where decoded image folders are cached */
+  cacheDir?: string;
+}
+
+export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
+  return {
+    loop: (config, deps, loopOpts) => runLottery(config, deps, loopOpts),
+    async prepare(config) {
+      const dataset = await loadDataset(config.data.dataset, {
+        dataDir: config.data.dataDir,
+        cacheDir: opts.cacheDir,
+        trainSubset: config.data.trainSubset,
+        testSubset: config.data.testSubset,
+      });
+      const kernels = await createKernels({ threads: opts.threads });
+      return { deps: { kernels, dataset }, close: () => kernels.close() };
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * `--set key.path=value` overrides and the key-path assignments of sweep files.
+ *
+ * The value is read as a YAML scalar or flow collection (`0.1`, `true`, `null`, `[0.1, 0.2]`,
+ * `{criterion: UE}`), so the command line and config files spell values the same way. Whether the
+ * key exists and the value fits is the schema's job (src/experiment/schema.ts), which checks the
+ * whole config once every override is applied.
+ */
+import { parse as parseYaml } from 'yaml';
+import { UserError } from '../errors.js';
+
+export interface Override {
+  /** dotted key path, e.g. `training.lr` */
+  key: string;
+  value: unknown;
+}
+
+/** Parses one `key.path=value` argument of --set. */
+export function parseSetOption(text: string): Override {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UserError(`--set ${text}: expected key.path=value, e.g. --set training.lr=0.001`);
+  const key = text.slice(0, eq).trim();
+  checkKeyPath(key, `--set ${text}`);
+  const raw = text.slice(eq + 1);
+  let value: unknown;
+  try {
+    value = raw.trim() === '' ? '' : parseYaml(raw);
+  } catch (err) {
+    throw new UserError(`--set ${text}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  return { key, value };
+}
+
+function checkKeyPath(key: string, where: string): void {
+  if (!/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(key)) {
+    throw new UserError(`${where}: "${key}" is not a key path (names separated by dots, e.g. training.lr)`);
+  }
+}
+
+/**
+ * Returns a deep copy of `config` with every override applied in order. Intermediate groups that
+ * are missing or null are created (so `pruning.bound.criterion=UE` switches the bound on).
+ */
+export function applyOverrides(config: unknown, overrides: readonly Override[], where = '--set'): Record<string, unknown> {
+  const root = isPlainObject(config) ? structuredClone(config) : {};
+  for (const { key, value } of overrides) {
+    checkKeyPath(key, where);
+    const parts = key.split('.');
+    let node: Record<string, unknown> = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const next = node[parts[i]];
+      if (next === undefined || next === null) {
+        node[parts[i]] = {};
+      } else if (!isPlainObject(next)) {
+        const prefix = parts.slice(0, i + 1).join('.');
+        throw new UserError(`${where} ${key}: ${prefix} is a value (${JSON.stringify(next)}), not a group of keys`);
+      }
+      node = node[parts[i]] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]] = structuredClone(value);
+  }
+  return root;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,194 @@
+/**
+ * Presets: every experiment of the paper at its protocol (Table 3 and ../shared/paper/NOTES.md
+ * section 7), and `--quick`, which scales any config down so that it finishes on a CPU.
+ *
+ * A preset is a partial config (the schema fills in the rest) plus the seeds the experiment
+ * repeats over (the paper's figures show error bars over 5 runs) and, for the Table 2 sweeps, the
+ * variants compared. `ramanujan run <preset>` runs its first seed; `ramanujan sweep <preset>` runs
+ * every seed and variant.
+ */
+import type { ModelName } from '../prune/config.js';
+import type { ExperimentConfig, ExperimentConfigInput } from './schema.js';
+
+export interface SweepVariant {
+  /** short name of the variant, part of each run's label */
+  label: string;
+  /** key-path assignments applied on top of the base config */
+  set: Record<string, unknown>;
+}
+
+export interface Preset {
+  name: string;
+  /** one line for `ramanujan presets` */
+  description: string;
+  config: ExperimentConfigInput;
+  seeds: number[];
+  /** grid axes (key path -> values), crossed with the variants and seeds */
+  grid: Record<string, unknown[]>;
+  variants: SweepVariant[];
+}
+
+const FIVE_SEEDS = [0, 1, 2, 3, 4];
+
+// Table 3: Lenet 300-100 on MNIST, Adam, lr 0.0012, batch 60, 20,000 iterations, 50 levels.
+const lenetMnist: ExperimentConfigInput = {
+  model: 'lenet-300-100',
+  data: { dataset: 'mnist' },
+  training: { optimizer: 'adam', lr: 0.0012, batchSize: 60, iterations: 20000 },
+  pruning: { algorithm: 'imp', scope: 'layerwise', pFc: 0.2, pOut: 0.1, maxLevels: 50 },
+};
+
+/** The conv nets of Frankle & Carbin on CIFAR-10, layer-wise p_conv 0.1, p_fc 0.2, p_out 0.1. */
+function convCifar(model: ModelName, lr: number, iterations: number, extra: Partial<ExperimentConfigInput['evaluation']> = {}): ExperimentConfigInput {
+  return {
+    model,
+    data: { dataset: 'cifar10' },
+    training: { optimizer: 'adam', lr, batchSize: 60, iterations },
+    pruning: { algorithm: 'imp', scope: 'layerwise', pConv: 0.1, pFc: 0.2, pOut: 0.1, maxLevels: 50 },
+    evaluation: { ...extra },
+  };
+}
+
+/**
+ * Conv4's first and last layer are left out of the regime: one side of their bipartite graph is
+ * tiny (27 inputs of the first conv, 10 outputs of the last linear layer; paper Figure 5).
+ * Names as the model zoo gives them (src/models/zoo.ts).
+ */
+export const CONV4_EXCLUDED_FROM_ANALYSIS = ['features.0.weight', 'classifier.4.weight'];
+
+/** Table 2: IMP, SNIP and SynFlow at alpha a1 and alpha 2 (fixed density 10^-alpha), and with the
+ *  Ramanujan bound (Algorithm 1, which stops where no layer can be pruned); 60 levels. */
+function table2Variants(alpha1: number): { grid: Record<string, unknown[]>; variants: SweepVariant[] } {
+  return {
+    grid: { 'pruning.algorithm': ['imp', 'snip', 'synflow'] },
+    variants: [
+      { label: `alpha-${alpha1}`, set: { 'pruning.targetAlpha': alpha1, 'pruning.bound': null } },
+      { label: 'alpha-2', set: { 'pruning.targetAlpha': 2, 'pruning.bound': null } },
+      { label: 'bound', set: { 'pruning.targetAlpha': null, 'pruning.bound': true } },
+    ],
+  };
+}
+
+function withPruning(base: ExperimentConfigInput, pruning: ExperimentConfigInput['pruning']): ExperimentConfigInput {
+  return { ...base, pruning: { ...base.pruning, ...pruning } };
+}
+
+export const PRESETS: readonly Preset[] = [
+  {
+    name: 'lenet-mnist',
+    description: 'Lenet 300-100 on MNIST, layer-wise IMP (p_fc 0.2, p_out 0.1), Adam lr 0.0012, batch 60, 20k iterations/level, 50 levels (Fig. 4)',
+    config: lenetMnist,
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'lenet-mnist-global',
+    description: 'Lenet 300-100 on MNIST, global IMP (p 0.2), otherwise as lenet-mnist (appendix)',
+    config: withPruning(lenetMnist, { scope: 'global', pGlobal: 0.2 }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'conv2-cifar10',
+    description: 'Conv2 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0002, batch 60, 20k iterations (Frankle & Carbin; Fig. 11)',
+    config: convCifar('conv2', 0.0002, 20000),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'conv4-cifar10',
+    description: 'Conv4 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 25k iterations; first/last layer not analysed (Fig. 5)',
+    config: convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'conv6-cifar10',
+    description: 'Conv6 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 30k iterations (Frankle & Carbin; Fig. 17)',
+    config: convCifar('conv6', 0.0003, 30000),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'vgg19-cifar10',
+    description: 'VGG19 (batch norm) on CIFAR-10, global IMP (p 0.2), SGD momentum 0.9 lr 0.01, batch 64, 30k iterations, augmentation (Fig. 18)',
+    config: {
+      model: 'vgg19',
+      data: { dataset: 'cifar10', augment: true },
+      // The paper gives lr 0.01 and global p 0.2; optimiser, batch and length follow Frankle & Carbin's VGG-19 shape.
+      training: { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 0.0001, batchSize: 64, iterations: 30000 },
+      pruning: { algorithm: 'imp', scope: 'global', pGlobal: 0.2, maxLevels: 50 },
+    },
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
+    name: 'table2-lenet-mnist',
+    description: 'Table 2, Lenet/MNIST: IMP, SNIP, SynFlow (layer-wise) at alpha 1.5, alpha 2 and with the Ramanujan bound; 60 levels; 9 runs',
+    config: withPruning(lenetMnist, { maxLevels: 60 }),
+    seeds: [0],
+    ...table2Variants(1.5),
+  },
+  {
+    name: 'table2-conv4-cifar10',
+    description: 'Table 2, Conv4/CIFAR-10: IMP, SNIP, SynFlow (layer-wise) at alpha 1, alpha 2 and with the Ramanujan bound; 60 levels; 9 runs',
+    config: withPruning(convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }), { maxLevels: 60 }),
+    seeds: [0],
+    ...table2Variants(1),
+  },
+];
+
+export function findPreset(name: string): Preset | undefined {
+  return PRESETS.find((p) => p.name === name);
+}
+
+/** A preset that is a sweep (several variants), rather than one run repeated over seeds. */
+export function isSweepPreset(p: Preset): boolean {
+  return p.variants.length > 0 || Object.keys(p.grid).length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --quick
+
+/** Training iterations per level under --quick, by model (about one pass over a 60k-image set
+ *  for Lenet; a few minutes per level on 2 cores for the conv nets). */
+export const QUICK_ITERATIONS: Record<ModelName, number> = {
+  'lenet-300-100': 1000,
+  conv2: 300,
+  conv4: 200,
+  conv6: 200,
+  vgg19: 100,
+};
+/** Levels under --quick: enough to reach 1% density (alpha 2) with the paper's fractions. */
+export const QUICK_MAX_LEVELS = 30;
+/** Test images under --quick (each is evaluated clean and at every noise sigma). */
+export const QUICK_TEST_SUBSET = 2000;
+
+/**
+ * Scales a resolved config down for a CPU: fewer iterations per level (the rewind iteration and
+ * lr milestones scaled with them), at most QUICK_MAX_LEVELS levels, a smaller test set. Marks the
+ * config `quick: true`, so the run's id differs from the full protocol's and its record says so.
+ */
+export function quickScale(config: ExperimentConfig): ExperimentConfig {
+  const iterations = Math.min(config.training.iterations, QUICK_ITERATIONS[config.model]);
+  const ratio = iterations / config.training.iterations;
+  const scale = (i: number) => Math.max(1, Math.min(iterations - 1, Math.round(i * ratio)));
+  const milestones = [...new Set(config.training.milestones.map(scale))].sort((a, b) => a - b);
+  return {
+    ...config,
+    quick: true,
+    data: { ...config.data, testSubset: Math.min(config.data.testSubset ?? Infinity, QUICK_TEST_SUBSET) },
+    training: { ...config.training, iterations, milestones },
+    pruning: {
+      ...config.pruning,
+      rewindIteration: config.pruning.rewindIteration === 0 ? 0 : scale(config.pruning.rewindIteration),
+      maxLevels: Math.min(config.pruning.maxLevels, QUICK_MAX_LEVELS),
+    },
+  };
+}
