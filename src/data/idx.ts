@@ -60,7 +60,7 @@ export function parseIdx(bytes: Uint8Array, file: string, ndims: 1 | 3): IdxArra
     throw fileError(file, `is truncated: the header promises ${dims.join(' x ')} = ${payload} data bytes but the file holds ${found}`);
   }
   if (found > payload) {
-    throw fileError(file, `has ${found - payload} unexpected bytes after the ${dims.join(' x ')} data the header promises`);
+    throw fileError(file, `has ${found - payload} bytes more than the ${payload} data bytes its header promises (${dims.join(' x ')})`);
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }
