@@ -6,7 +6,7 @@
 import { createContext, type BenchSuite } from './harness.js';
 
 const suites: Record<string, () => Promise<BenchSuite[]>> = {
-  engine: async () => [],
+  engine: async () => [(await import('./engine-training.js')).run],
   data: async () => [(await import('./data.js')).run],
   spectral: async () => [],
   prune: async () => [],
