@@ -24,6 +24,7 @@ import type { Kernels } from '../engine/kernels.js';
 import { UserError } from '../errors.js';
 import { TrainBatches, testBatches, type EvalBatchSource } from '../data/batches.js';
 import type { Dataset } from '../data/types.js';
+import { analyzeLayer, graphMetrics, networkRegime } from '../graph/index.js';
 import type { CriterionSet, LayerAnalysis, LayerVerdicts, Regime } from '../graph/types.js';
 import { createModel } from '../models/zoo.js';
 import { createOptimizer } from '../nn/optim.js';
@@ -93,16 +94,7 @@ const PROGRESS_EVERY = 100;
 /** The record's training loss is the mean over this many last iterations. */
 const LOSS_WINDOW = 100;
 
-let defaultGraph: GraphApi | null = null;
-
-async function loadGraph(): Promise<GraphApi> {
-  if (defaultGraph === null) {
-    // A computed specifier keeps this module compiling while src/graph is being written.
-    const specifier = '../graph/index.js';
-    defaultGraph = (await import(specifier)) as GraphApi;
-  }
-  return defaultGraph;
-}
+const defaultGraph: GraphApi = { analyzeLayer, graphMetrics, networkRegime };
 
 /** Checks what the schema cannot know (names and lengths that depend on the model). */
 function checkConfig(config: LotteryConfig, model: Sequential): void {
@@ -216,7 +208,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
   const resume = opts.resume ?? null;
   if (resume?.finished) return { stopReason: resume.stopReason ?? 'finished' };
   const { kernels, dataset } = deps;
-  const graph = deps.graph ?? (await loadGraph());
+  const graph = deps.graph ?? defaultGraph;
   const { training, pruning, evaluation } = config;
   const modelOpts = { seed: config.seed, inputShape: dataset.shape, classes: dataset.classes.length };
   const model = deps.buildModel ? deps.buildModel(kernels, modelOpts) : createModel(config.model, kernels, modelOpts);

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { attemptFraction, ramanujanPreservingPrune, type GraphMetricsFn } from '../../src/prune/algorithm1.js';
 import type { BoundConfig } from '../../src/prune/config.js';
 import { countRemaining } from '../../src/prune/select.js';
+import { graphMetrics } from '../../src/graph/index.js';
 import { standinGraphMetrics } from './standin-graph.js';
 
-const metricsFns: Array<[string, GraphMetricsFn]> = [['stand-in', standinGraphMetrics]];
+const metricsFns: Array<[string, GraphMetricsFn]> = [['graph library', graphMetrics], ['stand-in', standinGraphMetrics]];
 
 const combined: BoundConfig = { criterion: 'combined', maxTries: 3, schedule: 'text' };
 

@@ -10,10 +10,9 @@ import type { LotteryConfig } from '../../src/prune/config.js';
 import { runLottery, type LotteryCheckpoint, type LotteryDeps } from '../../src/prune/lottery.js';
 import type { LevelRecord } from '../../src/prune/records.js';
 import { countRemaining } from '../../src/prune/select.js';
-import { standinGraph } from './standin-graph.js';
 import { tinyConfig, tinyDataset, tinyModel } from './tiny.js';
 
-const deps: LotteryDeps = { kernels: referenceKernels(), dataset: tinyDataset(), graph: standinGraph, buildModel: tinyModel };
+const deps: LotteryDeps = { kernels: referenceKernels(), dataset: tinyDataset(), buildModel: tinyModel };
 
 async function run(config: LotteryConfig, resume: LotteryCheckpoint | null = null, stopAfter: number | null = null) {
   const records: LevelRecord[] = [];

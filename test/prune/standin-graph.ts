@@ -4,7 +4,7 @@
  * float64), t2 per NOTES section 2, degrees over non-isolated vertices (section 3), bounds and
  * Deltas per section 4. Only the fields Algorithm 1 reads are meaningful.
  */
-import type { CriterionSet, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime, Weighting } from '../../src/graph/types.js';
+import type { GraphMetrics, Weighting } from '../../src/graph/types.js';
 
 /** Eigenvalues of a symmetric n x n matrix (row-major, modified in place), descending. */
 function symmetricEigenvalues(a: Float64Array, n: number): number[] {
@@ -92,36 +92,3 @@ export function standinGraphMetrics(
   };
 }
 
-/** Verdicts of one layer from its metrics (NOTES section 5), for the stand-in analysis. */
-function standinVerdicts(u: GraphMetrics, w: GraphMetrics, s: GraphMetrics | null): LayerVerdicts {
-  const pos = (x: number | null) => x !== null && x > 0;
-  const expands = (m: GraphMetrics) => m.deltaS !== null && m.deltaS >= 0 && m.t1 >= 1;
-  return {
-    UE: pos(u.deltaS),
-    UD: pos(u.deltaR),
-    WE: expands(s ?? w),
-    WD: pos((s ?? w).deltaRWeighted),
-    combined: pos(u.deltaS) || pos(u.deltaR) || (s !== null && expands(s)),
-  };
-}
-
-/** A stand-in for src/graph's analyzeLayer / graphMetrics / networkRegime (small layers only). */
-export const standinGraph = {
-  graphMetrics: standinGraphMetrics,
-  analyzeLayer(input: { name: string; kind: 'linear' | 'conv'; shape: number[]; weight: Float32Array | Float64Array; mask: Float32Array | Uint8Array | null; score?: Float32Array | Float64Array | null }): LayerAnalysis {
-    const rows = input.shape[0];
-    const cols = input.weight.length / rows;
-    const unweighted = standinGraphMetrics(rows, cols, input.mask, null, 'unweighted');
-    const weighted = standinGraphMetrics(rows, cols, input.mask, input.weight, 'weighted');
-    const score = input.score ? standinGraphMetrics(rows, cols, input.mask, input.score, 'score') : null;
-    return {
-      name: input.name, kind: input.kind, shape: input.shape, rows, cols, edges: unweighted.edges,
-      density: unweighted.edges / (rows * cols), unweighted, weighted, ...(score ? { score } : {}),
-      verdicts: standinVerdicts(unweighted, weighted, score),
-    };
-  },
-  networkRegime(verdicts: LayerVerdicts[], criterion: CriterionSet): Regime {
-    const kept = verdicts.filter((v) => v[criterion]).length;
-    return kept === verdicts.length ? 'fully' : kept > 0 ? 'partially' : 'non';
-  },
-};
