@@ -92,7 +92,7 @@ test('the report page renders every chart offline in headless Chromium', { timeo
     }
 
     // the hostile strings are shown as text and did not run
-    assert.equal(await tab.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    assert.equal(await tab.evaluate(() => (globalThis as { __pwned?: number }).__pwned), undefined);
     const labelCells = await tab.$$eval('table.runs td', (tds) => tds.map((td) => td.textContent ?? ''));
     assert.ok(labelCells.includes(EVIL), 'the run label is shown verbatim as text');
     const configs = await tab.$$eval('pre.config', (els) => els.map((e) => e.textContent ?? ''));
