@@ -39,6 +39,15 @@ export interface ImageFolderProgress {
   total: number;
 }
 
+/** statSync that follows symbolic links and reports a broken one as the user's error. */
+function statOf(path: string) {
+  try {
+    return statSync(path);
+  } catch (err) {
+    throw fileError(path, `cannot be read (${(err as Error).message})`);
+  }
+}
+
 function sortedEntries(dir: string) {
   return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => !entry.name.startsWith('.'))
@@ -62,7 +71,8 @@ function listFolder(root: string): Listing {
   }
   const classFolders = (part: string) =>
     sortedEntries(join(root, part)).map((entry) => {
-      if (!entry.isDirectory()) throw fileError(join(root, part, entry.name), `is not a class folder; ${part}/ must hold only one folder per class`);
+      // statSync follows symbolic links, so linked class folders work
+      if (!statOf(join(root, part, entry.name)).isDirectory()) throw fileError(join(root, part, entry.name), `is not a class folder; ${part}/ must hold only one folder per class`);
       return entry.name;
     });
   const classes = classFolders('train');
@@ -81,10 +91,10 @@ function listFolder(root: string): Listing {
       for (const entry of sortedEntries(dir)) {
         const path = join(dir, entry.name);
         const lower = entry.name.toLowerCase();
-        if (!entry.isFile() || !IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext))) {
+        const st = statOf(path); // follows symbolic links
+        if (!st.isFile() || !IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext))) {
           throw fileError(path, 'is not an image file; class folders may hold only .jpg, .jpeg and .png files');
         }
-        const st = statSync(path);
         hash.update(`${part}/${name}/${entry.name}\t${st.size}\t${st.mtimeMs}\n`);
         items.push({ path, label });
         n++;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
 import { UserError } from '../../src/errors.js';
@@ -167,6 +167,10 @@ test('bad image folders: each a UserError naming the file and the fault', async 
   mkdirSync(join(root, 'train', 'a'), { recursive: true });
   await rejectsUser(loadDataset(`folder:${root}`, { cacheDir }), /has no test\/ folder/);
   await rejectsUser(loadDataset(`folder:${join(root, 'nope')}`, { cacheDir }), /nope: no such folder/, /root\/train\/<class>/);
+  // a broken symbolic link
+  root = fresh();
+  symlinkSync(join(root, 'nowhere.png'), join(root, 'train', 'cat', '009.png'));
+  await rejectsUser(loadDataset(`folder:${root}`, { cacheDir }), /train\/cat\/009\.png: cannot be read/);
   // an empty training class
   root = fresh();
   mkdirSync(join(root, 'train', 'emu'));
@@ -174,6 +178,23 @@ test('bad image folders: each a UserError naming the file and the fault', async 
   await rejectsUser(loadDataset(`folder:${root}`, { cacheDir }), /train\/emu: class folder holds no images/);
   // nothing written to the cache by the failed loads
   assert.deepEqual(readdirSync(cacheDir), []);
+});
+
+test('symbolic links to class folders and images are followed', async () => {
+  const store = tempDir('store');
+  writePngFolder(store, ['a', 'b'], 2, 1, 3, 3);
+  const root = tempDir('linked');
+  mkdirSync(join(root, 'train'));
+  mkdirSync(join(root, 'test', 'a'), { recursive: true });
+  symlinkSync(join(store, 'train', 'a'), join(root, 'train', 'a'));
+  symlinkSync(join(store, 'train', 'b'), join(root, 'train', 'b'));
+  symlinkSync(join(store, 'test', 'a', '000.png'), join(root, 'test', 'a', '000.png'));
+  symlinkSync(join(store, 'test', 'b'), join(root, 'test', 'b'));
+  const linked = await loadDataset(`folder:${root}`, { cacheDir: tempDir('cache') });
+  const direct = await loadDataset(`folder:${store}`, { cacheDir: tempDir('cache') });
+  assert.equal(linked.train.count, 4);
+  assert.deepEqual([...linked.train.images], [...direct.train.images]);
+  assert.deepEqual([...linked.test.images], [...direct.test.images]);
 });
 
 test('a small real slice of the CIFAR-10 JPEG folder loads as folder:PATH and as cifar10', async () => {
