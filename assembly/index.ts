@@ -1,10 +1,15 @@
-// Compute kernels of the engine. Every function takes byte offsets into the shared memory
-// (owned by the host, see src/engine/) and sizes.
-
-/** y[i] = max(x[i], 0) for i < n; y may equal x. */
-export function reluForward(x: usize, y: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const v = load<f32>(x + (<usize>i << 2));
-    store<f32>(y + (<usize>i << 2), v > 0 ? v : 0);
-  }
-}
+// The engine's WebAssembly module. Every export is a kernel taking byte offsets into the shared
+// memory owned by the host (src/engine/wasm.ts) and sizes in elements. The module has no data
+// segments and no allocator: with worker threads, each instance has its own globals, so all memory
+// is handed out by the host.
+export { setThreadScratch } from './scratch';
+export { sgemm, GEMM_SCRATCH_BYTES } from './gemm';
+export { transpose, csrGather, cscGather, spmmRows, sparseWeightGrad } from './sparse';
+export {
+  im2col, col2im, convForward, convBackward, addPartialsMasked,
+  maxPoolForward, maxPoolBackward, avgPoolForward, avgPoolBackward,
+} from './conv';
+export {
+  reluForward, reluBackward, addBias, biasBackward, softmaxCrossEntropy, softmaxCorrect,
+  batchNormForwardTrain, batchNormForwardEval, batchNormBackward, applyMask, adamStep, sgdStep,
+} from './elementwise';

@@ -1,27 +1,34 @@
 /**
  * The engine's entry point: `createKernels` picks a backend.
- * - 'wasm' (default): WebAssembly SIMD kernels over one shared memory, split across worker threads.
+ * - 'wasm' (default): WebAssembly SIMD kernels over one shared memory, split across worker threads
+ *   (src/engine/wasm.ts). Call `close()` when done so the worker threads stop.
  * - 'reference': plain TypeScript loops (src/engine/reference.ts), the specification.
  */
 import { availableParallelism } from 'node:os';
 import type { Kernels } from './kernels.js';
 import { referenceKernels } from './reference.js';
+import { createWasmKernels } from './wasm.js';
 
 export type { Kernels, MaskedWeight, Conv2dGeometry, FloatArray } from './kernels.js';
 export { convOutputSize } from './kernels.js';
 export { referenceKernels } from './reference.js';
+export { DEFAULT_SPARSE_BELOW_DENSITY } from './wasm.js';
 
 export interface CreateKernelsOptions {
   backend?: 'wasm' | 'reference';
-  /** threads for the wasm backend (main thread included); default os.availableParallelism() */
+  /** threads for the wasm backend, the calling one included; default os.availableParallelism() */
   threads?: number;
+  /**
+   * wasm only: masked weights whose density is below this run on the sparse path
+   * (default DEFAULT_SPARSE_BELOW_DENSITY, the measured crossover; 0 = never, 1.01 = always).
+   */
+  sparseBelowDensity?: number;
 }
 
 export async function createKernels(opts: CreateKernelsOptions = {}): Promise<Kernels> {
   const backend = opts.backend ?? 'wasm';
   if (backend === 'reference') return referenceKernels();
   const threads = opts.threads ?? availableParallelism();
-  void threads;
-  // The wasm backend is not written yet: until it lands, every caller gets the reference.
-  return referenceKernels();
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`createKernels: threads must be an integer >= 1, got ${threads}`);
+  return createWasmKernels({ threads, sparseBelowDensity: opts.sparseBelowDensity });
 }
