@@ -3,3 +3,4 @@ export { UserError } from './errors.js';
 export { loadDataset, datasetInfo, TrainBatches, testBatches, noisyTestSets, DEFAULT_NOISE_SIGMAS, KNOWN_NORMALIZATION, type Dataset, type Split, type EvalBatchSource, type LoadDatasetOptions, type DatasetInfo } from './data/index.js';
 export { Rng, Sequential, withAbsoluteParams, createOptimizer, trainStep, computeGradients, evaluate, saveModel, loadModel, type Param, type Optimizer } from './nn/index.js';
 export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights, type ModelOptions } from './models/zoo.js';
+export { buildReport, summaryTable, REPORT_FORMATS, type ReportInput, type ReportRun, type ReportFormat, type ReportResult } from './report/index.js';
