@@ -211,7 +211,13 @@ export function configFields(): Array<{ group: string; description: string; fiel
       groups.push({
         group: key,
         description: inner.description ?? key,
-        fields: Object.entries(inner.shape as Record<string, AnySchema>).map(([k, f]) => describeField(`${key}.${k}`, f)),
+        fields: Object.entries(inner.shape as Record<string, AnySchema>).flatMap(([k, f]) => [
+          describeField(`${key}.${k}`, f),
+          // Algorithm 1's own keys follow pruning.bound.
+          ...(`${key}.${k}` === 'pruning.bound'
+            ? Object.entries(boundSchema.shape as Record<string, AnySchema>).map(([b, bf]) => describeField(`pruning.bound.${b}`, bf))
+            : []),
+        ]),
       });
     } else {
       groups[0].fields.push(describeField(key, field));
@@ -220,11 +226,10 @@ export function configFields(): Array<{ group: string; description: string; fiel
   return groups;
 }
 
-/** Every valid dotted key path of the config (leaves only, plus `pruning.bound.*`). */
+/** Every valid dotted key path of the config (leaves, and `pruning.bound` with its keys). */
 export function configKeys(): string[] {
   const keys: string[] = [];
   for (const g of configFields()) for (const f of g.fields) keys.push(f.key);
-  for (const k of Object.keys(boundSchema.shape)) keys.push(`pruning.bound.${k}`);
   return keys;
 }
 
@@ -291,9 +296,6 @@ export function formatValue(v: unknown): string {
 
 function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): string {
   const fields = new Map(configFields().flatMap((g) => g.fields.map((f) => [f.key, f] as const)));
-  for (const [k, f] of Object.entries(boundSchema.shape) as Array<[string, AnySchema]>) {
-    fields.set(`pruning.bound.${k}`, describeField(`pruning.bound.${k}`, f));
-  }
   const lines = issues.map((issue) => {
     const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
     if (issue.code === 'unrecognized_keys') {

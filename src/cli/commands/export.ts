@@ -1,0 +1,84 @@
+/**
+ * `ramanujan export <run-id> --level N --out FILE.safetensors`: the ticket of one level, named and
+ * laid out as in PyTorch: every parameter and buffer under its PyTorch name (`fc1.weight`,
+ * `features.0.bias`, ...) and each prunable weight's mask as `<weight>_mask` (`fc1.weight_mask`).
+ * The weights are the trained ones by default, or (`--weights rewind`) the rewound ones with the
+ * mask applied: the lottery ticket to retrain.
+ *
+ * In PyTorch: `t = safetensors.torch.load_file(FILE)`, then
+ * `model.load_state_dict({k: v for k, v in t.items() if not k.endswith('_mask')})`.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../../errors.js';
+import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
+import { readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
+import { openStore } from '../../experiment/store.js';
+import { workspaceOption } from './run.js';
+
+export interface ExportResult {
+  path: string;
+  tensors: number;
+  masks: number;
+}
+
+/** Writes the export file of one level of a run (the library side of the command). */
+export function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind' }): ExportResult {
+  const store = openStore(opts.workspace);
+  try {
+    const id = store.resolveRunId(opts.run);
+    const states = store.levelStates(id);
+    const state = states.find((s) => s.level === opts.level);
+    if (!state) {
+      const have = states.length ? `levels 0-${states[states.length - 1].level}` : 'no levels yet';
+      throw new UserError(`run ${id}: no level ${opts.level} (stored: ${have})`);
+    }
+    const level = readLevelTensors(store.workspace, state.checkpoint);
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    if (opts.weights === 'trained') {
+      for (const [name, t] of level.trained) out.set(name, t);
+    } else {
+      const rewindPath = join(store.workspace, 'runs', id, REWIND_FILE);
+      if (!existsSync(rewindPath)) throw new UserError(`${rewindPath}: the rewind checkpoint of this run is missing`);
+      for (const [name, t] of readSafetensors(rewindPath).tensors) {
+        const mask = level.masks.get(name);
+        const data = Float32Array.from(t.data, (v, i) => (mask ? v * mask.data[i] : v));
+        out.set(name, { shape: t.shape, data });
+      }
+    }
+    for (const [name, m] of level.masks) out.set(`${name}_mask`, m);
+    const record = store.levelRecords(id).find((r) => r.level === opts.level);
+    writeSafetensors(opts.out, out, {
+      format: 'pt',
+      run: id,
+      level: String(opts.level),
+      weights: opts.weights,
+      density: String(record?.density ?? ''),
+      model: store.getRun(id)?.config.model ?? '',
+    });
+    return { path: opts.out, tensors: out.size, masks: level.masks.size };
+  } finally {
+    store.close();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('write the masks and weights of one level as safetensors, with PyTorch names and layouts (masks as <weight>_mask)')
+    .argument('<run-id>', 'a run id or a unique prefix of one (see ramanujan runs)')
+    .requiredOption('--level <n>', 'the level to export (0 = dense)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UserError(`--level: expected a whole number >= 0, got "${v}"`);
+      return n;
+    })
+    .requiredOption('--out <file>', 'output .safetensors file')
+    .addOption(new Option('--weights <which>', 'trained weights, or rewound weights under the mask (the ticket)').choices(['trained', 'rewind']).default('trained'))
+    .addOption(workspaceOption())
+    .action((run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string }) => {
+      const r = exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights });
+      process.stdout.write(`wrote ${r.path}: ${r.tensors} tensors (${r.masks} masks)\n`);
+    });
+}

@@ -1,0 +1,91 @@
+/**
+ * `ramanujan run <preset|config> [--set k=v]... [--workspace DIR] [--quick] [--json]`: one
+ * lottery run, stored in the workspace; the same config again reports a finished run or resumes
+ * an unfinished one.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../../errors.js';
+import { realEnvironment } from '../../experiment/environment.js';
+import { parseSetOption, type Override } from '../../experiment/overrides.js';
+import { reporterFor } from '../../experiment/progress.js';
+import { resolveRun } from '../../experiment/resolve.js';
+import { executeRun, type RunEnvironment } from '../../experiment/runner.js';
+import { configFields } from '../../experiment/schema.js';
+import { DEFAULT_WORKSPACE, openStore } from '../../experiment/store.js';
+
+/** What the experiment commands can be given instead of the real loop (tests). */
+export interface ExperimentCommandDeps {
+  environment?: (opts: { threads?: number }) => RunEnvironment;
+  /** worker module for sweeps */
+  sweepWorker?: string;
+}
+
+export function collectOverride(value: string, previous: Override[]): Override[] {
+  try {
+    return [...previous, parseSetOption(value)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number >= 1, got "${value}"`);
+  return n;
+}
+
+export const workspaceOption = () => new Option('--workspace <dir>', 'workspace folder holding the run store').default(DEFAULT_WORKSPACE);
+
+/** The config keys, for the help text: generated from the schema. */
+export function configHelp(): string {
+  const lines = ['', 'Config keys (set in a YAML/JSON file or with --set key=value):'];
+  for (const group of configFields()) {
+    for (const f of group.fields) {
+      lines.push(`  ${f.key.padEnd(30)} ${f.description} [${f.allowed}; default ${f.default}]`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Aborts on the first Ctrl-C (the run stops cleanly and can be resumed); exits on the second. */
+export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nramanujan: interrupting (the run can be resumed; Ctrl-C again to quit at once)\n');
+    controller.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+export function register(program: Command, deps: ExperimentCommandDeps = {}): void {
+  program
+    .command('run')
+    .description('run one lottery experiment (a preset or a config file); resumes or reports a run already in the workspace')
+    .argument('<preset|config>', 'a preset name (see ramanujan presets) or a YAML/JSON config file')
+    .option('--set <key=value>', 'override a config key, e.g. --set training.lr=0.001 (repeatable)', collectOverride, [] as Override[])
+    .addOption(workspaceOption())
+    .option('--quick', 'scale the experiment down for a CPU (fewer iterations and levels; recorded in the config)', false)
+    .option('--json', 'print one JSON event per line (run-start, level, run-done)', false)
+    .option('--threads <n>', 'compute threads (default: all cores)', positiveInteger)
+    .option('--force', 'take the run over even if another host seems to hold it', false)
+    .addHelpText('after', configHelp())
+    .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; force: boolean }) => {
+      // Everything is validated before the workspace is touched.
+      const resolved = resolveRun(source, opts.set, opts.quick);
+      const environment = (deps.environment ?? realEnvironment)({ threads: opts.threads });
+      const store = openStore(opts.workspace, { create: true });
+      const interrupt = interruptSignal();
+      try {
+        const done = await executeRun(resolved, { store, environment, reporter: reporterFor({ json: opts.json }), signal: interrupt.signal, force: opts.force });
+        if (done.status !== 'done') throw new UserError(`run ${done.run} ${done.status}`);
+      } catch (err) {
+        if (interrupt.signal.aborted) throw new UserError('interrupted; run the same command again to resume', 130);
+        throw err;
+      } finally {
+        interrupt.dispose();
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,49 @@
+/** `ramanujan runs [--workspace DIR] [--json]`: the runs of a workspace with their status. */
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { formatPercent } from '../../experiment/progress.js';
+import { openStore } from '../../experiment/store.js';
+import { workspaceOption } from './run.js';
+
+export function register(program: Command): void {
+  program
+    .command('runs')
+    .description('list the runs of a workspace: status, levels done, final density and accuracy')
+    .addOption(workspaceOption())
+    .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
+    .action((opts: { workspace: string; json: boolean }) => {
+      const store = openStore(opts.workspace);
+      try {
+        const runs = store.listRuns();
+        if (opts.json) {
+          const list = runs.map((r) => ({
+            id: r.id,
+            status: r.status,
+            levels: r.levels,
+            density: r.density,
+            accuracy: r.accuracy,
+            label: r.label,
+            preset: r.preset,
+            quick: r.quick,
+            stopReason: r.stopReason,
+            error: r.error,
+            createdAt: r.createdAt,
+            updatedAt: r.updatedAt,
+          }));
+          process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+          return;
+        }
+        if (runs.length === 0) {
+          process.stdout.write(`no runs in ${opts.workspace}\n`);
+          return;
+        }
+        const table = new Table({ head: ['id', 'status', 'levels', 'density', 'accuracy', 'label', 'updated'], style: { head: [], border: [] } });
+        for (const r of runs) {
+          table.push([r.id, r.status, String(r.levels), formatPercent(r.density), formatPercent(r.accuracy), r.label, r.updatedAt.replace('T', ' ').slice(0, 19)]);
+        }
+        process.stdout.write(`${table.toString()}\n`);
+      } finally {
+        store.close();
+      }
+    });
+}

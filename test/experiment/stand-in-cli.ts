@@ -1,0 +1,38 @@
+/**
+ * The experiment commands (run, sweep, runs, export, presets) wired to the stand-in loop, as a
+ * program the tests spawn (and kill). Error handling as in src/cli/main.ts.
+ */
+import { Command, CommanderError } from 'commander';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../../src/errors.js';
+import { register as registerExport } from '../../src/cli/commands/export.js';
+import { register as registerPresets } from '../../src/cli/commands/presets.js';
+import { register as registerRun } from '../../src/cli/commands/run.js';
+import { register as registerRuns } from '../../src/cli/commands/runs.js';
+import { register as registerSweep } from '../../src/cli/commands/sweep.js';
+import { standInEnvironment } from './stand-in.js';
+import { standInOptionsFromEnv } from './stand-in-options.js';
+
+const self = fileURLToPath(import.meta.url);
+const deps = {
+  environment: () => standInEnvironment(standInOptionsFromEnv()),
+  sweepWorker: join(dirname(self), `stand-in-worker${extname(self)}`),
+};
+
+const program = new Command().name('ramanujan').exitOverride();
+registerRun(program, deps);
+registerSweep(program, deps);
+registerRuns(program);
+registerExport(program);
+registerPresets(program);
+
+try {
+  await program.parseAsync(process.argv.slice(2), { from: 'user' });
+} catch (err) {
+  if (err instanceof CommanderError) process.exitCode = err.exitCode;
+  else if (err instanceof UserError) {
+    process.stderr.write(`ramanujan: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else throw err;
+}

@@ -1,0 +1,6 @@
+/** A sweep worker process running the stand-in loop (forked by the stand-in CLI's sweeps). */
+import { serveSweepWorker } from '../../src/experiment/sweep.js';
+import { standInEnvironment } from './stand-in.js';
+import { standInOptionsFromEnv } from './stand-in-options.js';
+
+serveSweepWorker(() => standInEnvironment(standInOptionsFromEnv()));
