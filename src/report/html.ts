@@ -179,7 +179,7 @@ nav a { margin-right: 14px; }
 section { margin: 18px 28px; padding: 18px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr) 430px; gap: 22px; align-items: start; }
 .charts { overflow-x: auto; }
-aside { position: sticky; top: 12px; font-size: 12.5px; }
+aside { font-size: 12.5px; }
 aside h3 { font-size: 13px; margin: 14px 0 6px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 figure { margin: 0 0 26px; }
 figcaption { font-size: 12.5px; color: var(--muted); max-width: 900px; margin-top: 4px; }
@@ -197,7 +197,7 @@ tr.bound td { font-weight: bold; }
 .muted { color: var(--muted); }
 .warn { color: #a40000; }
 pre.config { background: #f4f4f6; padding: 8px; max-height: 360px; overflow: auto; font-size: 11.5px; white-space: pre-wrap; word-break: break-word; }
-@media (max-width: 1400px) { .grid { grid-template-columns: 1fr; } aside { position: static; } }
+@media (max-width: 1400px) { .grid { grid-template-columns: 1fr; } }
 `;
 
 const BOOT = `
