@@ -2,7 +2,7 @@
 """Golden fixtures from PyTorch for the network layers (src/nn) and a small conv net.
 
 Run:  /usr/bin/python3 scripts/torch_fixtures.py    (Debian's python3-torch; writes
-      test/fixtures/torch/layers.json and test/fixtures/torch/convnet.json)
+      test/fixtures/torch/layers.json, convnet.json and zoo.json)
 
 Inputs and parameters are drawn in float32 (so the TypeScript side holds them exactly); every
 result is computed in float64, the reference the Float32 engine is compared against with a float
@@ -171,6 +171,65 @@ def convnet_case(seed):
     return case
 
 
+# The zoo as usually written in PyTorch (docs/models.md shows the same code). Their state-dict
+# names and shapes, in order, are written to zoo.json; test/models checks the TypeScript zoo
+# against them, so weights and masks move between the two without renaming or reshaping.
+class LeNet300100(nn.Module):
+    def __init__(self, inputs=784, classes=10):
+        super().__init__()
+        self.fc1 = nn.Linear(inputs, 300); self.fc2 = nn.Linear(300, 100); self.fc3 = nn.Linear(100, classes)
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+class ConvNet(nn.Module):
+    """conv2: [64, 64, 'M'], conv4: + [128, 128, 'M'], conv6: + [256, 256, 'M']"""
+    def __init__(self, stages, in_shape=(3, 32, 32), classes=10):
+        super().__init__()
+        layers, c, h = [], in_shape[0], in_shape[1]
+        for s in stages:
+            if s == 'M':
+                layers.append(nn.MaxPool2d(2)); h //= 2
+            else:
+                layers += [nn.Conv2d(c, s, 3, padding=1), nn.ReLU()]; c = s
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Linear(c * h * h, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, classes))
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+class VGG19(nn.Module):
+    CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512]
+    def __init__(self, in_channels=3, classes=10):
+        super().__init__()
+        layers, c = [], in_channels
+        for s in self.CFG:
+            if s == 'M':
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers += [nn.Conv2d(c, s, 3, padding=1), nn.BatchNorm2d(s), nn.ReLU()]; c = s
+        layers.append(nn.AdaptiveAvgPool2d(1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(512, classes)
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def zoo_case():
+    out = []
+    for name, make in (('lenet-300-100', lambda c, h: LeNet300100(c * h * h)),
+                       ('conv2', lambda c, h: ConvNet([64, 64, 'M'], (c, h, h))),
+                       ('conv4', lambda c, h: ConvNet([64, 64, 'M', 128, 128, 'M'], (c, h, h))),
+                       ('conv6', lambda c, h: ConvNet([64, 64, 'M', 128, 128, 'M', 256, 256, 'M'], (c, h, h))),
+                       ('vgg19', lambda c, h: VGG19(c))):
+        for c, h in ((1, 28), (3, 32)):
+            model = make(c, h)
+            out.append({'model': name, 'inputShape': [c, h, h],
+                        'state': [[k, list(v.shape)] for k, v in model.state_dict().items()],
+                        'prunable': sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))),
+                        'params': sum(p.numel() for p in model.parameters())})
+    return out
+
+
 def main():
     torch.manual_seed(0)
     cases = [
@@ -196,6 +255,8 @@ def main():
         json.dump({'meta': meta, 'cases': cases}, f, separators=(',', ':'))
     with open(os.path.join(OUT, 'convnet.json'), 'w') as f:
         json.dump({'meta': meta, 'case': convnet_case(21)}, f, separators=(',', ':'))
+    with open(os.path.join(OUT, 'zoo.json'), 'w') as f:
+        json.dump({'meta': meta, 'models': zoo_case()}, f, separators=(',', ':'))
     print('wrote', OUT)
 
 
