@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
 import { packageVersion } from './version.js';
 import { register as registerData } from './commands/data.js';
+import { register as registerReport } from './commands/report.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   // Sub-commands register themselves here, one line each.
   registerData(program);
+  registerReport(program);
   return program;
 }
 

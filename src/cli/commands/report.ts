@@ -1,0 +1,95 @@
+/**
+ * `ramanujan report [RUN-ID...] [--all] [--workspace DIR] [--out DIR] [--format html,svg,png,csv]`:
+ * reads runs from the experiment store and builds the report (src/report): the paper's figures
+ * per group of seeds, Table 2 and accuracy against density across runs. Runs whose configs are
+ * equal but for the seed form one group and are averaged.
+ */
+import type { Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { UserError } from '../../errors.js';
+import { canonicalJson } from '../../experiment/run-id.js';
+import { DEFAULT_WORKSPACE, openStore, type RunSummary } from '../../experiment/store.js';
+import { algorithmLabel, buildReport, REPORT_FORMATS, runIdentity, summaryTable, type ReportFormat, type ReportRun } from '../../report/index.js';
+
+export function parseFormats(text: string): ReportFormat[] {
+  const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
+  if (list.length === 0) throw new UserError(`--format: empty, expected some of ${REPORT_FORMATS.join(',')}`);
+  for (const f of list)
+    if (!REPORT_FORMATS.includes(f as ReportFormat)) throw new UserError(`--format: unknown format "${f}", expected some of ${REPORT_FORMATS.join(',')}`);
+  return [...new Set(list)] as ReportFormat[];
+}
+
+/** Key of a run's group: its config without the seed. */
+function groupKey(config: unknown): string {
+  const rest = config !== null && typeof config === 'object' ? { ...(config as Record<string, unknown>) } : config;
+  if (rest !== null && typeof rest === 'object') delete (rest as Record<string, unknown>).seed;
+  return canonicalJson(rest);
+}
+
+/** Readable group names ("lenet-300-100 · mnist · IMP α=2"), with a short hash where two would collide. */
+export function nameGroups(runs: Array<{ key: string; run: ReportRun }>): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const { key, run } of runs) {
+    if (names.has(key)) continue;
+    const id = runIdentity(run);
+    const alpha = id.alpha === null || id.bound ? '' : ` α=${id.alpha}`;
+    names.set(key, `${id.model} · ${id.dataset} · ${algorithmLabel(id)}${alpha}`);
+  }
+  const counts = new Map<string, number>();
+  for (const n of names.values()) counts.set(n, (counts.get(n) ?? 0) + 1);
+  for (const [key, n] of names)
+    if (counts.get(n)! > 1) names.set(key, `${n} (${createHash('sha256').update(key).digest('hex').slice(0, 6)})`);
+  return names;
+}
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description("the paper's figures and Table 2 for stored runs: an offline HTML page, SVG/PNG charts and CSV")
+    .argument('[run-ids...]', 'runs to report, by id or a unique prefix of it (see ramanujan runs)')
+    .option('--all', 'report every run in the workspace')
+    .option('--workspace <dir>', 'workspace holding the run store', DEFAULT_WORKSPACE)
+    .option('--out <dir>', 'output folder (default: <workspace>/report)')
+    .option('--format <list>', `comma-separated output formats: ${REPORT_FORMATS.join(',')}`, REPORT_FORMATS.join(','))
+    .option('--title <text>', 'title of the page')
+    .action(async (ids: string[], opts: { all?: boolean; workspace: string; out?: string; format: string; title?: string }) => {
+      const formats = parseFormats(opts.format);
+      if (!opts.all && ids.length === 0) throw new UserError('report: name runs by id (see ramanujan runs) or give --all');
+      if (opts.all && ids.length > 0) throw new UserError('report: give run ids or --all, not both');
+      const store = openStore(opts.workspace);
+      let summaries: RunSummary[];
+      const records = new Map<string, ReturnType<typeof store.levelRecords>>();
+      try {
+        if (opts.all) summaries = store.listRuns();
+        else {
+          const wanted = [...new Set(ids.map((p) => store.resolveRunId(p)))];
+          summaries = wanted.map((id) => store.getRun(id)!);
+        }
+        for (const s of summaries) records.set(s.id, store.levelRecords(s.id));
+      } finally {
+        store.close();
+      }
+      const withLevels = summaries.filter((s) => (records.get(s.id)?.length ?? 0) > 0);
+      for (const s of summaries)
+        if (!withLevels.includes(s)) process.stderr.write(`ramanujan report: run ${s.id} (${s.label}) has no level yet; left out\n`);
+      if (withLevels.length === 0) throw new UserError(`report: no run with a stored level in ${opts.workspace}`);
+
+      const keyed = withLevels.map((s) => {
+        const run: ReportRun = { id: s.id, label: s.label, group: '', config: s.config, records: records.get(s.id)!, status: s.status };
+        return { key: groupKey(s.config), run };
+      });
+      const names = nameGroups(keyed);
+      const runs = keyed.map(({ key, run }) => ({ ...run, group: names.get(key)! }));
+
+      const outDir = opts.out ?? join(opts.workspace, 'report');
+      const { files } = await buildReport({ runs, outDir, formats, title: opts.title });
+
+      for (const run of runs) {
+        process.stdout.write(`\nrun ${run.id}  ${run.label}  [${run.group}]  ${run.status}\n`);
+        process.stdout.write(`${summaryTable(run.records)}\n`);
+      }
+      const page = files.find((f) => f.endsWith('report.html'));
+      process.stdout.write(`\n${files.length} files written to ${outDir}${page ? `; open ${page}` : ''}\n`);
+    });
+}
