@@ -57,7 +57,7 @@ const dataSchema = z
     testSubset: z.number().int().positive().nullable().default(null).describe('use only the first N test images (null: all)'),
     augment: z.boolean().default(false).describe('random crops and flips while training (CIFAR)'),
   })
-  .describe('data');
+  .describe('the dataset and how much of it is used');
 
 const trainingSchema = z
   .strictObject({
@@ -72,7 +72,7 @@ const trainingSchema = z
     milestones: z.array(z.number().int().positive()).default([]).describe("'step' schedule: iterations at which the lr is multiplied by gamma"),
     gamma: z.number().gt(0).max(1).default(0.1).describe("'step' schedule: lr factor at each milestone"),
   })
-  .describe('training');
+  .describe('how each level trains');
 
 const boundSchema = z
   .strictObject({
@@ -101,7 +101,7 @@ const pruningSchema = z
       .default(null)
       .describe('Algorithm 1 (Ramanujan-preserving pruning) on top of the score: an object, true for the defaults, or null'),
   })
-  .describe('pruning');
+  .describe('scores, fractions, rewinding, when to stop, Algorithm 1');
 
 const evaluationSchema = z
   .strictObject({
@@ -109,7 +109,7 @@ const evaluationSchema = z
     criterion: z.enum(CRITERIA).default('combined').describe('criterion of the per-layer verdicts and the regime'),
     excludeFromAnalysis: layerNames('weights left out of the regime (e.g. Conv4 first and last layer)'),
   })
-  .describe('evaluation');
+  .describe('noisy test sets and the Ramanujan analysis');
 
 const topSchema = z.strictObject({
   model: z.enum(MODEL_NAMES).default('lenet-300-100').describe('network: lenet-300-100, conv2, conv4, conv6 or vgg19'),
@@ -203,7 +203,7 @@ const ALLOWED_IN_WORDS: Record<string, string> = {
 /** The groups of the config, in order, each with its fields. Top-level scalars form group ''. */
 export function configFields(): Array<{ group: string; description: string; fields: ConfigField[] }> {
   const groups: Array<{ group: string; description: string; fields: ConfigField[] }> = [
-    { group: '', description: 'run', fields: [] },
+    { group: '', description: 'the model and the seed', fields: [] },
   ];
   for (const [key, field] of Object.entries(topSchema.shape) as Array<[string, AnySchema]>) {
     const inner = unwrapGroup(field);

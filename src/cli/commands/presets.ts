@@ -4,19 +4,24 @@ import type { Command } from 'commander';
 import { PRESETS, isSweepPreset, QUICK_ITERATIONS, QUICK_MAX_LEVELS, QUICK_TEST_SUBSET } from '../../experiment/presets.js';
 import { configFields } from '../../experiment/schema.js';
 
+/** Table cell text: no HTML, no column breaks. */
+function cell(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
+}
+
 /** The generated part of docs/experiments.md: presets, --quick and the config reference. */
 export function presetsMarkdown(): string {
   const out: string[] = [];
   out.push('### Presets', '', '| preset | kind | seeds | what |', '| --- | --- | --- | --- |');
   for (const p of PRESETS) {
     const kind = isSweepPreset(p) ? `sweep (${Object.values(p.grid).reduce((n, v) => n * v.length, 1) * p.variants.length} variants)` : 'run';
-    out.push(`| \`${p.name}\` | ${kind} | ${p.seeds.join(', ')} | ${p.description} |`);
+    out.push(`| \`${p.name}\` | ${kind} | ${p.seeds.join(', ')} | ${cell(p.description)} |`);
   }
   out.push('', '### --quick', '', `Iterations per level at most: ${Object.entries(QUICK_ITERATIONS).map(([m, n]) => `${m} ${n}`).join(', ')}; at most ${QUICK_MAX_LEVELS} levels; at most ${QUICK_TEST_SUBSET} test images. The rewind iteration and lr milestones scale with the iterations; \`quick: true\` is recorded in the config (so the run id differs).`);
   out.push('', '### Config reference', '');
   for (const group of configFields()) {
     out.push(`#### ${group.group ? `\`${group.group}\`` : 'top level'}: ${group.description}`, '', '| key | allowed | default | description |', '| --- | --- | --- | --- |');
-    for (const f of group.fields) out.push(`| \`${f.key}\` | ${f.allowed} | \`${f.default}\` | ${f.description.replace(/\|/g, '\\|')} |`);
+    for (const f of group.fields) out.push(`| \`${f.key}\` | ${cell(f.allowed)} | \`${f.default}\` | ${cell(f.description)} |`);
     out.push('');
   }
   return `${out.join('\n').trimEnd()}\n`;
