@@ -6,10 +6,10 @@
 import { createContext, type BenchSuite } from './harness.js';
 
 const suites: Record<string, () => Promise<BenchSuite[]>> = {
-  engine: async () => [(await import('./engine-training.js')).run],
+  engine: async () => [(await import('./engine-kernels.js')).run, (await import('./engine-training.js')).run],
   data: async () => [(await import('./data.js')).run],
   spectral: async () => [],
-  prune: async () => [],
+  prune: async () => [(await import('./prune.js')).run],
 };
 
 async function main(): Promise<void> {
