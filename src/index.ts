@@ -4,3 +4,4 @@ export { loadDataset, datasetInfo, TrainBatches, testBatches, noisyTestSets, DEF
 export { Rng, Sequential, withAbsoluteParams, createOptimizer, trainStep, computeGradients, evaluate, saveModel, loadModel, type Param, type Optimizer } from './nn/index.js';
 export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights, type ModelOptions } from './models/zoo.js';
 export { buildReport, summaryTable, REPORT_FORMATS, type ReportInput, type ReportRun, type ReportFormat, type ReportResult } from './report/index.js';
+export { runLottery, ramanujanPreservingPrune, magnitudeScores, randomScores, snipScores, synflowScores, selectLayerwise, selectGlobal, pruneLowest, type LotteryCheckpoint, type LotteryConfig, type LevelRecord } from './prune/index.js';
