@@ -35,7 +35,7 @@
  * seconds for vgg19 instead of a fraction of one.
  */
 import type { FloatArray } from '../engine/kernels.js';
-import { BatchNorm2d, Conv2d, Linear, type Layer } from '../nn/layers.js';
+import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, type Layer } from '../nn/layers.js';
 import type { Param } from '../nn/param.js';
 import type { Rng } from '../nn/rng.js';
 import { withAbsoluteParams, type Sequential } from '../nn/sequential.js';
@@ -137,10 +137,11 @@ function scaleInPlace(a: FloatArray, s: number, n = a.length): void {
  */
 export function synflowScores<A extends FloatArray>(model: Sequential<A>): LayerScores {
   const layers = model.layers;
+  // The rescaling is exact only for these layers (weight layers, BN, and positively homogeneous maps).
   for (const l of layers) {
-    if (l.params.length > 0 && !(l instanceof Linear || l instanceof Conv2d || l instanceof BatchNorm2d)) {
-      throw new Error(`synflowScores: layer ${l.name} (${l.description}) has parameters but is not Linear, Conv2d or BatchNorm2d`);
-    }
+    const known = l instanceof Linear || l instanceof Conv2d || l instanceof BatchNorm2d || l instanceof ReLU
+      || l instanceof MaxPool2d || l instanceof AvgPool2d || l instanceof Flatten;
+    if (!known) throw new Error(`synflowScores: layer ${l.name || l.description} is not one SynFlow's rescaling knows (Linear, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, Flatten)`);
   }
   const [C, H, W] = model.inputShape;
   const input = model.device.alloc(C * H * W);
