@@ -53,18 +53,30 @@ export function trainStep<A extends FloatArray>(
   return result;
 }
 
-/** Accuracy (fraction correct) and mean cross-entropy over every example of `batches`, eval mode. */
-export function evaluate<A extends FloatArray>(model: Sequential<A>, batches: EvalBatches): { accuracy: number; loss: number } {
+/**
+ * Accuracy (fraction correct) and mean cross-entropy over every example of `batches`, eval mode.
+ * Batches larger than `maxChunk` (default 200) are run in chunks of at most that many examples:
+ * results are the same (eval mode treats examples independently), and the model's buffers, which
+ * are sized by the largest batch they have seen, stay small even when the test set is read in
+ * batches of thousands.
+ */
+export function evaluate<A extends FloatArray>(model: Sequential<A>, batches: EvalBatches, opts: { maxChunk?: number } = {}): { accuracy: number; loss: number } {
+  const maxChunk = opts.maxChunk ?? 200;
+  const size = model.inputShape[0] * model.inputShape[1] * model.inputShape[2];
   let seen = 0;
   let correct = 0;
   let lossSum = 0;
   for (const { x, labels, n } of batches.batches()) {
-    if (n === 0) continue;
-    const logits = model.forward(x, n, 'eval');
-    const r = model.kernels.softmaxCrossEntropy(logits, copyLabels(model, labels, n), n, model.classes, model.dLogitsBuffer(n));
-    seen += n;
-    correct += r.correct;
-    lossSum += r.loss * n;
+    for (let at = 0; at < n; at += maxChunk) {
+      const m = Math.min(maxChunk, n - at);
+      const xs = at === 0 && m === n ? x : x.subarray(at * size, (at + m) * size);
+      const ls = at === 0 && m === n ? labels : labels.subarray(at, at + m);
+      const logits = model.forward(xs, m, 'eval');
+      const r = model.kernels.softmaxCrossEntropy(logits, copyLabels(model, ls, m), m, model.classes, model.dLogitsBuffer(m));
+      seen += m;
+      correct += r.correct;
+      lossSum += r.loss * m;
+    }
   }
   if (seen === 0) return { accuracy: NaN, loss: NaN };
   return { accuracy: correct / seen, loss: lossSum / seen };

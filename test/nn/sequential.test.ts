@@ -179,7 +179,7 @@ test('learning-rate schedules: constant, cosine (CosineAnnealingLR) and step (Mu
   assert.equal(opt.currentLr(), 0.01);
 });
 
-test('evaluate: accuracy and mean loss over uneven batches agree with one big batch', () => {
+test('evaluate: accuracy and mean loss over uneven batches and in chunks agree with one big batch', () => {
   const model = createModel('lenet-300-100', kernels, { seed: 4, inputShape: [1, 3, 3], classes: 10 });
   const all = randomBatch(7, 10, 9, 10);
   const chunks = [4, 4, 2];
@@ -203,6 +203,9 @@ test('evaluate: accuracy and mean loss over uneven batches agree with one big ba
     if (row.indexOf(Math.max(...row)) === all.labels[i]) correct++;
   }
   assert.equal(one.accuracy, correct / 10);
+  const chunked = evaluate(model, { batches: () => [{ x: all.x, labels: all.labels, n: 10 }] }, { maxChunk: 3 });
+  assert.ok(Math.abs(chunked.loss - one.loss) < 1e-6);
+  assert.equal(chunked.accuracy, one.accuracy);
 });
 
 test('safetensors checkpoint: round trip of parameters, BN buffers and masks; bad files leave the model untouched', () => {
