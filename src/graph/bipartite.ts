@@ -19,10 +19,8 @@ export interface BipartiteStructure {
   cols: number;
   /** rowPtr[i]..rowPtr[i+1] index colIdx for row i; length rows + 1 */
   rowPtr: Int32Array;
-  /** column of each edge, ascending within a row; length = edges */
+  /** column of each edge, ascending within a row; length = edges (edge e of row i sits at i*cols + colIdx[e] in the weight) */
   colIdx: Int32Array;
-  /** the flat index i*cols + j of each edge in the weight (to pick up values); length = edges */
-  flatIdx: Int32Array;
   edges: number;
   /** edges at each row (L) and column (R) vertex */
   degreeL: Int32Array;
@@ -63,24 +61,21 @@ export function bipartiteStructure(
 
   const rowPtr = new Int32Array(rows + 1);
   const colIdx = new Int32Array(edges);
-  const flatIdx = new Int32Array(edges);
   const degreeL = new Int32Array(rows);
   const degreeR = new Int32Array(cols);
   let e = 0;
   for (let i = 0; i < rows; i++) {
     const base = i * cols;
-    for (let j = 0; j < cols; j++) {
-      if (support === null || support[base + j] !== 0) {
-        colIdx[e] = j;
-        flatIdx[e] = base + j;
-        degreeR[j]++;
-        e++;
-      }
+    if (support === null) {
+      for (let j = 0; j < cols; j++) colIdx[e++] = j;
+    } else {
+      for (let j = 0; j < cols; j++) if (support[base + j] !== 0) colIdx[e++] = j;
     }
     rowPtr[i + 1] = e;
     degreeL[i] = e - rowPtr[i];
   }
-  return { rows, cols, rowPtr, colIdx, flatIdx, edges, degreeL, degreeR };
+  for (let q = 0; q < edges; q++) degreeR[colIdx[q]]++;
+  return { rows, cols, rowPtr, colIdx, edges, degreeL, degreeR };
 }
 
 /** The CSC form of a structure (a counting sort of the edges by column). */
@@ -101,13 +96,21 @@ export function toCsc(g: BipartiteStructure): CscStructure {
 }
 
 /**
- * Edge weights in CSR edge order: |values| at the edges (the weighted and score-weighted graphs),
- * or null for the unweighted graph (every edge weighs 1).
+ * Edge weights in CSR edge order (the same precision as `values`: |x| of a float32 is exact in
+ * float32, and keeping it there halves the memory traffic of the products; all arithmetic on them
+ * is in Float64): |values| at the edges (the weighted and score-weighted graphs), or null for the
+ * unweighted graph (every edge weighs 1).
  */
-export function edgeWeights(g: BipartiteStructure, values: ArrayLike<number> | null): Float64Array | null {
+export type EdgeWeights = Float32Array | Float64Array;
+
+export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float64Array | null): EdgeWeights | null {
   if (values === null) return null;
-  const w = new Float64Array(g.edges);
-  for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[g.flatIdx[e]]);
+  const w = values instanceof Float32Array ? new Float32Array(g.edges) : new Float64Array(g.edges);
+  const { rowPtr, colIdx, cols } = g;
+  for (let i = 0; i < g.rows; i++) {
+    const base = i * cols;
+    for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) w[e] = Math.abs(values[base + colIdx[e]]);
+  }
   return w;
 }
 
@@ -123,7 +126,7 @@ export interface DegreeStats {
   weightedDR: number | null;
 }
 
-export function degreeStats(g: BipartiteStructure, weights: Float64Array | null): DegreeStats {
+export function degreeStats(g: BipartiteStructure, weights: EdgeWeights | null): DegreeStats {
   let isolatedL = 0;
   let isolatedR = 0;
   for (let i = 0; i < g.rows; i++) if (g.degreeL[i] === 0) isolatedL++;
@@ -161,23 +164,24 @@ export interface Components {
 }
 
 /**
- * Connected components of the graph restricted to edges where `keep` is true (all edges when
- * keep is null), by union-find over the rows + cols vertices. Vertices with no kept edge are
- * isolated and get label -1.
+ * Connected components of the graph restricted to edges of non-zero weight (all edges when
+ * `keep` is null), by union-find (union by size, path halving) over the rows + cols vertices.
+ * Vertices with no such edge are isolated and get label -1.
  */
-export function connectedComponents(g: BipartiteStructure, keep: Float64Array | null = null): Components {
+export function connectedComponents(g: BipartiteStructure, keep: EdgeWeights | null = null): Components {
   const { rows, cols } = g;
+  const touched = new Uint8Array(rows + cols);
   // parent[v] for v < rows is row v, parent[rows + j] is column j.
   const parent = new Int32Array(rows + cols);
+  const size = new Int32Array(rows + cols).fill(1);
   for (let v = 0; v < parent.length; v++) parent[v] = v;
   const find = (v: number): number => {
     while (parent[v] !== v) {
-      parent[v] = parent[parent[v]]; // path halving
+      parent[v] = parent[parent[v]];
       v = parent[v];
     }
     return v;
   };
-  const touched = new Uint8Array(rows + cols);
   for (let i = 0; i < rows; i++) {
     let root = -1;
     for (let p = g.rowPtr[i]; p < g.rowPtr[i + 1]; p++) {
@@ -188,10 +192,17 @@ export function connectedComponents(g: BipartiteStructure, keep: Float64Array | 
         touched[i] = 1;
         root = find(i);
       }
+      // Fast exit: in dense graphs most columns already hang directly under this root.
+      if (parent[c] === root) continue;
       const rc = find(c);
-      if (rc !== root) {
-        // Hang the column's tree under the row's root: the row root stays a root.
+      if (rc === root) continue;
+      if (size[rc] > size[root]) {
+        parent[root] = rc;
+        size[rc] += size[root];
+        root = rc;
+      } else {
         parent[rc] = root;
+        size[root] += size[rc];
       }
     }
   }

@@ -10,6 +10,7 @@ import {
   edgeWeights,
   type BipartiteStructure,
   type Components,
+  type EdgeWeights,
 } from './bipartite.js';
 import { boundDelta, degreeBound, eigenBound, layerVerdicts } from './bounds.js';
 import { graphSpectrum } from './spectrum.js';
@@ -18,11 +19,11 @@ import type { GraphMetrics, LayerAnalysis, Weighting } from './types.js';
 export * from './types.js';
 export { layerVerdicts, keepsProperty, networkRegime, eigenBound, degreeBound, boundDelta } from './bounds.js';
 export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeights } from './bipartite.js';
-export type { BipartiteStructure, CscStructure, Components, DegreeStats } from './bipartite.js';
+export type { BipartiteStructure, CscStructure, Components, DegreeStats, EdgeWeights } from './bipartite.js';
 export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
 
 /** Metrics of one weighting of an already built edge set (shared by the weightings of a layer). */
-function metricsOf(g: BipartiteStructure, comps: Components, weights: Float64Array | null, weighting: Weighting): GraphMetrics {
+function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeights | null, weighting: Weighting): GraphMetrics {
   const deg = degreeStats(g, weights);
   if (g.edges === 0) {
     return {

@@ -1,0 +1,77 @@
+/**
+ * `npm run bench -- spectral [--json] [--quick]`: the Ramanujan analysis of every prunable layer
+ * of vgg19 (CIFAR variant: 16 convolutions and the 512 -> 10 classifier, about 20M weights),
+ * unweighted and weighted, at densities 100%, 20%, 5% and 1%.
+ *
+ * Weights are Kaiming-normal-like (Box-Muller on a seeded generator) and masks are random at the
+ * given density, built here for the right shapes (no model zoo needed). Figures: the time of
+ * analyzeLayer (both weightings, components and degrees included) per layer shape and density,
+ * the total per density and the grand total.
+ */
+import type { BenchContext } from './harness.js';
+import { analyzeLayer } from '../src/graph/index.js';
+
+/** vgg19 (CIFAR) weight shapes with the number of layers of each shape. */
+const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
+  { shape: [64, 3, 3, 3], count: 1 },
+  { shape: [64, 64, 3, 3], count: 1 },
+  { shape: [128, 64, 3, 3], count: 1 },
+  { shape: [128, 128, 3, 3], count: 1 },
+  { shape: [256, 128, 3, 3], count: 1 },
+  { shape: [256, 256, 3, 3], count: 3 },
+  { shape: [512, 256, 3, 3], count: 1 },
+  { shape: [512, 512, 3, 3], count: 7 },
+  { shape: [10, 512], count: 1 },
+];
+
+const DENSITIES = [1, 0.2, 0.05, 0.01];
+
+/** A small seeded generator (xorshift32) for the benchmark's synthetic layers. */
+function generator(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) + 0.5) / 4294967296;
+  };
+}
+
+function syntheticLayer(shape: number[], density: number, seed: number): { weight: Float32Array; mask: Float32Array } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const fanIn = n / shape[0];
+  const std = Math.sqrt(2 / fanIn);
+  const rand = generator(seed);
+  const weight = new Float32Array(n);
+  for (let i = 0; i < n; i++) weight[i] = std * Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand());
+  const mask = new Float32Array(n);
+  for (let i = 0; i < n; i++) mask[i] = rand() < density ? 1 : 0;
+  return { weight, mask };
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const reps = ctx.quick ? 1 : 3;
+  let grand = 0;
+  for (const density of DENSITIES) {
+    let total = 0;
+    for (const { shape, count } of VGG19_SHAPES) {
+      const layer = syntheticLayer(shape, density, 1000 + shape.reduce((a, b) => a + b, 0));
+      const input = { name: shape.join('x'), kind: (shape.length === 4 ? 'conv' : 'linear') as 'conv' | 'linear', shape, weight: layer.weight, mask: layer.mask };
+      analyzeLayer(input); // warm-up (JIT)
+      const times: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        const t0 = performance.now();
+        analyzeLayer(input);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      const ms = times[Math.floor(times.length / 2)];
+      total += ms * count;
+      const label = `${shape.length === 4 ? `${shape[0]}x${shape[1] * shape[2] * shape[3]}` : `${shape[0]}x${shape[1]}`}_d${Math.round(density * 1000) / 10}`;
+      ctx.report(`analyze_${label}`, ms, 'ms', `x${count} layers, unweighted + weighted`);
+    }
+    ctx.report(`vgg19_total_d${Math.round(density * 1000) / 10}`, total, 'ms');
+    grand += total;
+  }
+  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted');
+}
