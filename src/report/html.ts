@@ -178,7 +178,7 @@ nav { margin-top: 8px; font-size: 13px; }
 nav a { margin-right: 14px; }
 section { margin: 18px 28px; padding: 18px 20px; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr) 430px; gap: 22px; align-items: start; }
-.charts { overflow-x: auto; }
+.charts, .scroll { overflow-x: auto; }
 aside { font-size: 12.5px; }
 aside h3 { font-size: 13px; margin: 14px 0 6px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 figure { margin: 0 0 26px; }
@@ -243,7 +243,7 @@ ${pg.charts.map((pc) => figureHtml(pc, specs)).join('\n')}
 </div>
 <aside>
 <h3>Runs</h3>${runsHtml(pg.group)}
-<h3>Summary per level (mean over seeds; clean ± std)</h3>${summaryHtml(pg.group)}
+<h3>Summary per level (mean over seeds; clean ± std)</h3><div class="scroll">${summaryHtml(pg.group)}</div>
 <h3>Config</h3>${configsHtml(pg.group)}
 </aside>
 </div>

@@ -25,6 +25,8 @@ export interface Table2Row {
   /** statuses other than a finished one, e.g. "running" (the row is then not final) */
   unfinished: string[];
   group: string | null;
+  /** set when another row has the same model, dataset, algorithm and alpha: which group this is */
+  note?: string;
 }
 
 /** statuses that mean the run ended normally (the store's words; anything else is flagged) */
@@ -84,6 +86,11 @@ export function table2Rows(groups: RunGroup[]): Table2Row[] {
       });
     }
   }
+  // rows that would read the same (e.g. two IMP groups without a target alpha) name their group
+  const key = (r: Table2Row) => JSON.stringify([r.model, r.dataset, r.algorithm, r.alpha]);
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(key(r), (counts.get(key(r)) ?? 0) + 1);
+  for (const r of rows) if (counts.get(key(r))! > 1 && r.group !== null) r.note = `group ${r.group}`;
   return rows;
 }
 
@@ -103,7 +110,7 @@ export function table2Cells(row: Table2Row): string[] {
     pm(row.density),
     pm(row.accuracy),
     String(row.runs),
-    row.unfinished.length ? `not finished: ${row.unfinished.join(', ')}` : '',
+    [row.note ?? '', row.unfinished.length ? `not finished: ${row.unfinished.join(', ')}` : ''].filter((x) => x).join('; '),
   ];
 }
 

@@ -162,3 +162,13 @@ test('summaryTable: one line per level with density, clean and noisy accuracy an
   }
   assert.doesNotMatch(text, /\u001b\[/, 'no colour codes');
 });
+
+test('Table 2 rows that would read the same name their group', () => {
+  const runs = fixtureRuns();
+  const copy = { ...runs[0]!, id: 'other', group: 'imp-other' };
+  const rows = table2Rows(groupRuns([...runs, copy]));
+  const imp = rows.filter((r) => r.algorithm === 'IMP');
+  assert.deepEqual(imp.map((r) => r.note), ['group lenet-mnist-imp', 'group imp-other']);
+  assert.equal(rows.find((r) => r.algorithm === 'IMP-Bound')!.note, undefined);
+  assert.match(table2Markdown(rows), /\| group imp-other \|/);
+});
