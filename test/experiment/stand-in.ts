@@ -54,7 +54,8 @@ function metrics(weighting: GraphMetrics['weighting'], w: Float32Array, mask: Fl
       sum += Math.abs(w[i]);
     }
   }
-  const t1 = weighting === 'unweighted' ? edges / Math.sqrt(rows * cols) : sum / Math.sqrt(rows * cols);
+  // Weighted: the mean |w| (below 1, so eb is undefined: null), as for small real weights.
+  const t1 = weighting === 'unweighted' ? edges / Math.sqrt(rows * cols) : sum / (rows * cols);
   // The output layer gets t2 = 0 (a complete block): Delta = +Infinity, as the real analysis does.
   const t2 = layerIndex === 2 ? 0 : t1 / 3;
   const eb = t1 >= 1 ? 2 * Math.sqrt(t1 - 1) : null;
