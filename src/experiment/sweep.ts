@@ -24,7 +24,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, extname, isAbsolute, join } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { UserError, fileError } from '../errors.js';
@@ -127,7 +127,7 @@ export function planSweep(arg: string, opts: { overrides?: readonly Override[]; 
       }
     }
   }
-  return { name: base.name, runs, duplicates };
+  return { name: preset ? arg : basename(arg, extname(arg)), runs, duplicates };
 }
 
 function sweepBase(base: string | Record<string, unknown>, sweepFile: string): ConfigSource {

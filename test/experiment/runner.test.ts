@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
+import type { LotteryCheckpoint } from '../../src/experiment/checkpoints.js';
 import { exportLevel } from '../../src/cli/commands/export.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import type { LevelEvent, RunDoneEvent, RunStartEvent } from '../../src/experiment/events.js';
@@ -123,14 +124,16 @@ test('a resume from a damaged checkpoint would differ: the stand-in depends on t
   const cfg = config();
   const reference = await uninterrupted(cfg);
   const records: typeof reference = [];
-  const full = await (async () => {
-    const rs: typeof reference = [];
-    let checkpoint2: Parameters<Parameters<ReturnType<typeof standInLoop>>[2]['onLevel']>[1] | null = null;
-    await standInLoop()(cfg, {} as never, { onLevel: (r, cp) => { rs.push(r); if (r.level === 2) checkpoint2 = cp; } });
-    return checkpoint2!;
-  })();
-  const wrongMasks = new Map([...full.nextMasks].map(([k, v]) => [k, v.map(() => 1)]));
-  await standInLoop()(cfg, {} as never, { resume: { ...full, nextMasks: wrongMasks }, onLevel: (r) => void records.push(r) });
+  let full: LotteryCheckpoint | null = null;
+  await standInLoop()(cfg, {} as never, {
+    onLevel: (r, cp) => {
+      if (r.level === 2) full = cp;
+    },
+  });
+  assert.ok(full !== null);
+  const checkpoint2: LotteryCheckpoint = full;
+  const wrongMasks = new Map([...checkpoint2.nextMasks].map(([k, v]) => [k, v.map(() => 1)]));
+  await standInLoop()(cfg, {} as never, { resume: { ...checkpoint2, nextMasks: wrongMasks }, onLevel: (r) => void records.push(r) });
   assert.notDeepEqual(withoutTimings(records), withoutTimings(reference.slice(3)));
 });
 
@@ -194,7 +197,7 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
   for (const layer of level2.layers) {
     const mask = file.tensors.get(`${layer.name}_mask`)!.data;
     const weight = file.tensors.get(layer.name)!.data;
-    assert.equal(mask.reduce((a, b) => a + b, 0), layer.remaining, layer.name);
+    assert.equal(Array.from(mask).reduce((a, b) => a + b, 0), layer.remaining, layer.name);
     for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.equal(weight[i], 0);
   }
   // Level 0 is dense.

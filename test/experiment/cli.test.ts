@@ -1,0 +1,219 @@
+/**
+ * The experiment commands as a user runs them, in child processes (wired to the stand-in loop by
+ * stand-in-cli.ts): bad input, JSON events, SIGKILL and resume, a concurrent attempt, Ctrl-C,
+ * sweeps with a failing run, listing, presets.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeEvent } from '../../src/experiment/events.js';
+import { openStore } from '../../src/experiment/store.js';
+import { PRESETS } from '../../src/experiment/presets.js';
+import { withoutTimings } from './stand-in.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const entry = join(here, `stand-in-cli${extname(fileURLToPath(import.meta.url))}`);
+const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `rlth-cli-${name}-`));
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [...nodeArgs, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+/** Starts the CLI and calls `onLine` for every stdout line. */
+function start(args: string[], env: Record<string, string>, onLine: (line: string, child: ChildProcess) => void) {
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffer = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      onLine(line, child);
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  return { child, exited };
+}
+
+const RUN = ['run', 'lenet-mnist', '--set', 'pruning.maxLevels=6', '--set', 'training.iterations=10', '--json'];
+
+test('bad input: one clear message, non-zero exit, no stack trace, nothing written', () => {
+  const ws = join(tmp('bad'), 'workspace');
+  const cases: Array<[string[], RegExp]> = [
+    [['run', 'lenet-mnst'], /"lenet-mnst" is neither a preset nor a file; presets: lenet-mnist/],
+    [['run', 'lenet-mnist', '--set', 'training.lrr=0.1'], /unknown key "training\.lrr" \(did you mean training\.lr\?\)/],
+    [['run', 'lenet-mnist', '--set', 'pruning.pFc=1.5'], /pruning\.pFc: got 1\.5; allowed: number > 0 and < 1/],
+    [['run', 'lenet-mnist', '--set', 'training.batchSize=-60'], /training\.batchSize: got -60; allowed: integer > 0/],
+    [['run', 'lenet-mnist', '--set', 'model=conv4'], /model conv4 does not run on mnist; allowed: cifar10/],
+    [['run', 'lenet-mnist', '--set', 'training.iterations=many'], /training\.iterations: got "many"; allowed: integer > 0/],
+    [['run', 'lenet-mnist', '--set', 'nokey'], /expected key\.path=value/],
+    [['sweep', 'no-such.yaml'], /"no-such\.yaml" is neither a preset nor a sweep file/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = cli([...args, '--workspace', ws]);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, pattern, args.join(' '));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(existsSync(ws), false, `${args.join(' ')}: nothing written`);
+  }
+  const runs = cli(['runs', '--workspace', ws]);
+  assert.notEqual(runs.status, 0);
+  assert.match(runs.stderr, /no run store/);
+  assert.equal(existsSync(ws), false);
+});
+
+test('--json: one event per line with the fixed keys', () => {
+  const ws = tmp('json');
+  const r = cli([...RUN, '--workspace', ws]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const events = lines.map(decodeEvent);
+  assert.deepEqual(events.map((e) => e.event), ['run-start', 'level', 'level', 'level', 'level', 'level', 'level', 'level', 'run-done']);
+  const id = events[0].run as string;
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.ok(events.every((e) => e.run === id));
+  const level = events[2];
+  assert.equal(level.level, 1);
+  assert.equal(typeof level.density, 'number');
+  assert.ok(['fully', 'partially', 'non'].includes(level.regime as string));
+  const accuracy = level.accuracy as { clean: number; noisy: Record<string, number> };
+  assert.equal(typeof accuracy.clean, 'number');
+  assert.deepEqual(Object.keys(accuracy.noisy), ['0.1', '0.2', '0.3', '0.4', '0.5']);
+  const layers = level.layers as Array<Record<string, unknown>>;
+  assert.deepEqual(layers.map((l) => l.name), ['fc1.weight', 'fc2.weight', 'fc3.weight']);
+  assert.ok(layers.every((l) => typeof l.density === 'number' && typeof (l.unweighted as { t1: number }).t1 === 'number'));
+  // +Infinity is written as a string and read back.
+  assert.match(lines[2], /"deltaS":"Infinity"/);
+  assert.equal((layers[2].unweighted as { deltaS: number }).deltaS, Infinity);
+  const done = events[events.length - 1];
+  assert.deepEqual([done.status, done.levels, done.cached], ['done', 7, false]);
+
+  const list = cli(['runs', '--workspace', ws, '--json']);
+  assert.equal(list.status, 0, list.stderr);
+  const runs = JSON.parse(list.stdout) as Array<Record<string, unknown>>;
+  assert.equal(runs.length, 1);
+  assert.deepEqual(
+    { id: runs[0].id, status: runs[0].status, levels: runs[0].levels, density: runs[0].density, accuracy: runs[0].accuracy },
+    { id, status: 'done', levels: 7, density: level.density === undefined ? null : done.density, accuracy: done.accuracy },
+  );
+  const table = cli(['runs', '--workspace', ws]);
+  assert.match(table.stdout, new RegExp(`${id}.*done`));
+});
+
+test('SIGKILL mid-run, then the same command: resumes and ends with the uninterrupted records', async () => {
+  const killed = tmp('killed');
+  const reference = tmp('reference');
+  const env = { STANDIN_LEVEL_DELAY_MS: '150' };
+  let id = '';
+  const first = start([...RUN, '--workspace', killed], env, (line, child) => {
+    const e = decodeEvent(line);
+    if (e.event === 'run-start') id = e.run as string;
+    if (e.event === 'level' && e.level === 1) child.kill('SIGKILL');
+  });
+  const exit = await first.exited;
+  assert.equal(exit.signal, 'SIGKILL');
+  const mid = openStore(killed);
+  const run = mid.getRun(id)!;
+  assert.equal(run.status, 'interrupted', 'a dead holder shows as interrupted');
+  assert.ok(run.levels >= 2 && run.levels < 7, `killed after ${run.levels} levels`);
+  mid.close();
+
+  const rerun = cli([...RUN, '--workspace', killed]);
+  assert.equal(rerun.status, 0, rerun.stderr);
+  const events = rerun.stdout.trim().split('\n').map(decodeEvent);
+  assert.equal(events[0].mode, 'resume');
+  assert.equal(events.filter((e) => e.event === 'level' && e.replayed === false).length, 7 - run.levels);
+
+  assert.equal(cli([...RUN, '--workspace', reference]).status, 0);
+  const a = openStore(killed);
+  const b = openStore(reference);
+  assert.deepEqual(withoutTimings(a.levelRecords(id)), withoutTimings(b.levelRecords(id)));
+  assert.equal(a.getRun(id)!.status, 'done');
+  a.close();
+  b.close();
+});
+
+test('a concurrent attempt at the same run is refused; Ctrl-C interrupts cleanly and the run resumes', async () => {
+  const ws = tmp('concurrent');
+  const env = { STANDIN_LEVEL_DELAY_MS: '200' };
+  let refused: ReturnType<typeof cli> | null = null;
+  let pid = 0;
+  const first = start([...RUN, '--workspace', ws], env, (line, child) => {
+    const e = decodeEvent(line);
+    if (e.event === 'level' && e.level === 0 && refused === null) {
+      pid = child.pid!;
+      refused = cli([...RUN, '--workspace', ws]);
+      child.kill('SIGINT');
+    }
+  });
+  const exit = await first.exited;
+  assert.ok(refused !== null);
+  const second = refused as ReturnType<typeof cli>;
+  assert.notEqual(second.status, 0);
+  assert.match(second.stderr, new RegExp(`is already running in process ${pid}; wait for it to finish or stop it`));
+  assert.equal(exit.code, 130, exit.stderr);
+  assert.match(exit.stderr, /interrupted; run the same command again to resume/);
+  const store = openStore(ws);
+  const [run] = store.listRuns();
+  assert.equal(run.status, 'interrupted');
+  store.close();
+  const rerun = cli([...RUN, '--workspace', ws]);
+  assert.equal(rerun.status, 0, rerun.stderr);
+  assert.equal(decodeEvent(rerun.stdout.split('\n')[0]).mode, 'resume');
+});
+
+test('sweep: runs over worker processes, a failing run does not stop the others, rerun resumes', () => {
+  const ws = tmp('sweep');
+  const file = join(ws, 'sweep.yaml');
+  writeFileSync(file, ['base: lenet-mnist', 'set: { training.iterations: 10, pruning.maxLevels: 3 }', 'grid:', '  pruning.algorithm: [imp, random]', 'seeds: [0, 1]'].join('\n'));
+  const dry = cli(['sweep', file, '--dry-run', '--workspace', ws]);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.equal(dry.stdout.trim().split('\n').length, 4);
+
+  const r = cli(['sweep', file, '--workers', '2', '--workspace', ws], { STANDIN_FAIL_SEED: '1', STANDIN_FAIL_AT_LEVEL: '2' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /2 of 4 runs did not finish/);
+  assert.match(r.stdout, /sweep sweep: 4 runs/);
+  const table = r.stdout.slice(r.stdout.lastIndexOf('┌'));
+  assert.equal((table.match(/│ done /g) ?? []).length, 2, table);
+  assert.equal((table.match(/│ failed /g) ?? []).length, 2, table);
+  assert.match(table, /stand-in failure at level 2/);
+
+  const store = openStore(ws);
+  const runs = store.listRuns();
+  assert.equal(runs.length, 4);
+  assert.deepEqual(runs.map((x) => x.status).sort(), ['done', 'done', 'failed', 'failed']);
+  store.close();
+
+  const again = cli(['sweep', file, '--workers', '2', '--workspace', ws, '--json']);
+  assert.equal(again.status, 0, again.stderr);
+  const events = again.stdout.trim().split('\n').map(decodeEvent);
+  const summary = events[events.length - 1] as { event: string; runs: Array<{ status: string; cached: boolean; levels: number }> };
+  assert.equal(summary.event, 'sweep-done');
+  assert.deepEqual(summary.runs.map((x) => [x.status, x.cached, x.levels]).sort(), [
+    ['done', false, 4],
+    ['done', false, 4],
+    ['done', true, 4],
+    ['done', true, 4],
+  ]);
+  const starts = events.filter((e) => e.event === 'run-start').map((e) => e.mode).sort();
+  assert.deepEqual(starts, ['done', 'done', 'resume', 'resume']);
+});
+
+test('presets: one line each', () => {
+  const r = cli(['presets']);
+  assert.equal(r.status, 0);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, PRESETS.length);
+  for (const p of PRESETS) assert.ok(lines.some((l) => l.startsWith(`${p.name} `)), p.name);
+});
