@@ -5,6 +5,11 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
 import { packageVersion } from './version.js';
+import { register as registerRun } from './commands/run.js';
+import { register as registerSweep } from './commands/sweep.js';
+import { register as registerRuns } from './commands/runs.js';
+import { register as registerExport } from './commands/export.js';
+import { register as registerPresets } from './commands/presets.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerReport } from './commands/report.js';
 
@@ -17,6 +22,11 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   // Sub-commands register themselves here, one line each.
+  registerRun(program);
+  registerSweep(program);
+  registerRuns(program);
+  registerExport(program);
+  registerPresets(program);
   registerData(program);
   registerReport(program);
   return program;
