@@ -31,7 +31,8 @@ export async function dataInfo(dataset: string, opts: DataInfoOptions, progress?
   const ds = await loadDataset(dataset, {
     dataDir: opts.dataDir ?? null,
     cacheDir: opts.cacheDir,
-    onProgress: progress ? (p) => progress(`decoding images: ${p.done} / ${p.total}`) : undefined,
+    // a first decode of a large image folder takes a while: a line every 10,000 images
+    onProgress: progress ? (p) => (p.done % 10000 === 0 || p.done === p.total) && progress(`decoding images (once, then cached): ${p.done} / ${p.total}`) : undefined,
   });
   const info = datasetInfo(ds);
   return opts.json ? JSON.stringify(info) + '\n' : formatInfo(info);
