@@ -136,3 +136,18 @@ test('attemptFraction follows the two schedules', () => {
   assert.deepEqual([1, 2, 3].map((k) => attemptFraction(0.2, k, 'text')), [0.2, 0.1, 0.05]);
   assert.deepEqual([1, 2, 3].map((k) => attemptFraction(0.2, k, 'pseudocode')), [0.1, 0.05, 0.025]);
 });
+
+test('WD alone: accepted when the score-weighted degree bound holds', () => {
+  // K66 (score 100) + K55 (score 0.01): weighted degrees ~ (3600 + 0.25) / 11 per vertex, so
+  // db_weighted ~ 2 sqrt(327) = 36 > t2 = 0.05
+  const mask = new Float32Array(121);
+  const score = new Float64Array(121);
+  for (let i = 0; i < 11; i++) for (let j = 0; j < 11; j++) {
+    if ((i < 6 && j < 6) || (i >= 6 && j >= 6)) { mask[i * 11 + j] = 1; score[i * 11 + j] = i < 6 ? 100 : 0.01; }
+  }
+  for (const [label, metrics] of metricsFns) {
+    const wd = ramanujanPreservingPrune({ name: 'w', rows: 11, cols: 11, mask, score }, 0.05, { ...combined, criterion: 'WD' }, metrics);
+    assert.equal(wd.decision.outcome, 'pruned', label);
+    assert.equal(wd.decision.attempts[0].check, 'score-weighted', label);
+  }
+});

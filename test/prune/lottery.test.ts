@@ -164,3 +164,22 @@ test('user errors name the field', async () => {
   await assert.rejects(run(tinyConfig({ pruning: { excludeFromPruning: ['fc9.weight'] } })), (e: Error) => e instanceof UserError && /pruning\.excludeFromPruning.*fc9\.weight/.test(e.message));
   await assert.rejects(run(tinyConfig({ pruning: { rewindIteration: 31 } })), (e: Error) => e instanceof UserError && /pruning\.rewindIteration/.test(e.message));
 });
+
+test('Algorithm 1 with global scope: base fractions from the global ranking; analysis exclusions', async () => {
+  const config = tinyConfig({
+    pruning: { scope: 'global', pGlobal: 0.25, bound: { criterion: 'combined', maxTries: 2, schedule: 'pseudocode' }, maxLevels: 1 },
+    evaluation: { excludeFromAnalysis: ['fc3.weight'] },
+  });
+  const { records, checkpoints } = await run(config);
+  const r = records[0];
+  assert.deepEqual(r.layers.map((l) => l.analysed), [true, true, false]);
+  const total = r.layers.reduce((s, l) => s + l.remaining, 0);
+  let planned = 0;
+  for (const d of r.decisions!) {
+    const layer = r.layers.find((l) => l.name === d.layer)!;
+    // the pseudocode schedule starts at half the layer's share of the global ranking
+    if (d.attempts.length > 0) planned += Math.round(d.attempts[0].fraction * 2 * layer.remaining);
+    assert.equal(countRemaining(checkpoints[0].nextMasks.get(d.layer)!), layer.remaining - d.removed);
+  }
+  assert.ok(Math.abs(planned - Math.round(0.25 * total)) <= 3, `${planned} vs ${Math.round(0.25 * total)}`);
+});
