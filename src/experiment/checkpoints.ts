@@ -18,18 +18,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileError } from '../errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import type { LotteryCheckpoint } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
 
-/** The loop's checkpoint after one level (src/prune/lottery.ts; repeated here so that this module
- *  does not depend on the loop's implementation). */
-export interface LotteryCheckpoint {
-  level: number;
-  nextMasks: Map<string, Float32Array>;
-  rewindState: Map<string, Float32Array>;
-  trainedState: Map<string, Float32Array>;
-  finished: boolean;
-  stopReason: string | null;
-}
+export type { LotteryCheckpoint };
 
 export const REWIND_FILE = 'rewind.safetensors';
 

@@ -13,6 +13,7 @@
 import type { Dataset } from '../data/types.js';
 import type { Kernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
+import type { LotteryOptions } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
 import { denseMasks, readCheckpoint, writeLevelCheckpoint, type LotteryCheckpoint } from './checkpoints.js';
 import { levelEvent, type ProgressUpdate, type RunDoneEvent, type RunStartEvent, type LevelEvent } from './events.js';
@@ -25,14 +26,10 @@ export interface LoopDeps {
   dataset: Dataset;
 }
 
-export interface LoopOptions {
-  resume?: LotteryCheckpoint | null;
-  onLevel: (record: LevelRecord, checkpoint: LotteryCheckpoint) => Promise<void> | void;
-  onProgress?: (p: { level: number; iteration: number; iterations: number; loss: number }) => void;
-  signal?: AbortSignal;
-}
+/** runLottery's options (src/prune/lottery.ts). */
+export type LoopOptions = LotteryOptions;
 
-/** The signature of `runLottery` (src/prune/lottery.ts). */
+/** The signature of `runLottery` (src/prune/lottery.ts); tests pass stand-ins. */
 export type LotteryLoop = (config: LotteryConfig, deps: LoopDeps, opts: LoopOptions) => Promise<{ stopReason: string }>;
 
 export interface RunEnvironment {
