@@ -139,7 +139,7 @@ export class Sequential<A extends FloatArray = Float32Array> {
   }
 
   /** Sets the mask of prunable weight `name` (copied; entries 0/1) and zeroes the pruned weights. */
-  setMask(name: string, mask: FloatArray): void {
+  setMask(name: string, mask: ArrayLike<number>): void {
     const p = this.param(name);
     if (p.mask === null) throw new UserError(`${this.name}: parameter "${name}" is not prunable (only Linear and Conv weights have masks)`);
     if (mask.length !== p.mask.length) {
