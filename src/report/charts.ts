@@ -66,13 +66,27 @@ function spread(values: number[]): string {
   return lo === hi ? String(lo) : `${lo}-${hi}`;
 }
 
+/** 1-2-5 tick values (percent) covering [lo, hi]: readable labels on a narrow log axis */
+export function logTicks(lo: number, hi: number): number[] {
+  const ticks: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)); e++)
+    for (const m of [1, 2, 5]) {
+      const v = Number((m * 10 ** e).toPrecision(1));
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) ticks.push(v);
+    }
+  return ticks;
+}
+
 /** x axis shared by the density charts: remaining weights in %, log scale, decreasing to the right */
-function densityAxis(field = 'density'): Record<string, unknown> {
+function densityAxis(densities: number[], field = 'density'): Record<string, unknown> {
+  const lo = Math.min(...densities);
+  const hi = Math.max(...densities);
+  const values = densities.length ? logTicks(lo, hi) : [];
   return {
     field,
     type: 'quantitative',
     scale: { type: 'log', reverse: true, nice: false },
-    axis: { title: 'Remaining weights (%)', format: '~g', grid: true },
+    axis: { title: 'Remaining weights (%)', format: '~g', grid: true, labelFlush: false, ...(values.length >= 2 ? { values } : {}) },
   };
 }
 
@@ -142,7 +156,7 @@ export function deltaChart(group: RunGroup, id: string): Chart {
   const layerDomain = group.layerNames
     .map((n, i) => layerLabel(i, n))
     .filter((l, i) => !excluded.includes(group.layerNames[i]!));
-  const x = densityAxis();
+  const x = densityAxis(group.levels.map((l) => percent(l.density.mean)));
   const color = { field: 'layer', type: 'nominal', scale: { domain: layerDomain }, legend: { title: 'layer', symbolOpacity: 1, labelLimit: 320 } };
   const subtitle = [
     'Mean over seeds (band: ± 1 std). Above the dashed zero line the layer keeps the bound.',
@@ -257,7 +271,7 @@ export function accuracyChart(group: RunGroup, id: string): Chart {
     }
   }
   const spans = regimeSpans(group.levels.map((l) => ({ density: percent(l.density.mean), regime: l.regime, level: l.level })));
-  const x = densityAxis();
+  const x = densityAxis(group.levels.map((l) => percent(l.density.mean)));
   const color = { field: 'testSet', type: 'nominal', scale: { domain: sets, scheme: 'viridis' }, legend: { title: 'test set' } };
   const criteria = group.criteria.join(', ') || 'unknown';
   const spec: VegaLiteSpec = {
@@ -502,7 +516,7 @@ export function accuracyVsDensityChart(groups: RunGroup[], model: string, datase
     }
   }
   const algorithms = [...new Set(groups.map((g) => g.algorithmLabel))];
-  const x = densityAxis();
+  const x = densityAxis(rows.map((r) => r.density as number));
   const color = { field: 'algorithm', type: 'nominal', scale: { domain: algorithms }, legend: { title: 'algorithm' } };
   const spec: VegaLiteSpec = {
     $schema: SCHEMA,

@@ -244,3 +244,9 @@ test('bad records are the user\'s error, named by run and level', () => {
   runs[0]!.records[2]!.accuracy.clean = 97.2; // a percentage where a fraction belongs
   assert.throws(() => groupRuns(runs), (e: unknown) => e instanceof UserError && /run run-imp-s1, level 2: accuracy 97\.2 is not a fraction/.test(e.message));
 });
+
+test('log axis ticks: 1-2-5 values inside the plotted range', async () => {
+  const { logTicks } = await import('../../src/report/charts.js');
+  assert.deepEqual(logTicks(0.41, 100), [0.5, 1, 2, 5, 10, 20, 50, 100]);
+  assert.deepEqual(logTicks(1.62, 100), [2, 5, 10, 20, 50, 100]);
+});
