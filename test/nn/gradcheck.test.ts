@@ -192,3 +192,36 @@ test('a small network (conv, BN, ReLU, pools, linear, masks): parameter gradient
   });
   assert.ok(checked > 100);
 });
+
+test('zoo models in Float64 (lenet, conv2, conv4, conv6): sampled parameter gradients match finite differences', async () => {
+  const { buildModel } = await import('../../src/models/zoo.js');
+  const cases = [
+    { name: 'lenet-300-100', input: [1, 3, 3] },
+    { name: 'conv2', input: [1, 4, 4] },
+    { name: 'conv4', input: [2, 4, 4] },
+    { name: 'conv6', input: [1, 8, 8] },
+  ] as const;
+  for (const c of cases) {
+    const model = buildModel(c.name, device, { seed: 1, inputShape: [...c.input], classes: 4 });
+    const rng = new Rng(30);
+    for (const p of model.params) if (p.kind === 'bias') p.data.set(randomArray(rng, p.data.length, 0.1));
+    const N = 2;
+    const x = randomArray(rng, N * c.input[0] * c.input[1] * c.input[2]);
+    const labels = Int32Array.from([1, 3]);
+    computeGradients(model, x, labels, N, 'train');
+    const grads = new Map(model.params.map((p) => [p.name, p.grad.slice()]));
+    const loss = (): number => model.kernels.softmaxCrossEntropy(model.forward(x, N, 'train'), labels, N, 4, new Float64Array(N * 4)).loss;
+    for (const p of model.params) {
+      for (let k = 0; k < 3; k++) {
+        const i = rng.int(p.data.length);
+        const keep = p.data[i];
+        p.data[i] = keep + H;
+        const lp = loss();
+        p.data[i] = keep - H;
+        const lm = loss();
+        p.data[i] = keep;
+        close(grads.get(p.name)![i], (lp - lm) / (2 * H), `${c.name} ${p.name}[${i}]`);
+      }
+    }
+  }
+});
