@@ -5,3 +5,4 @@ export { Rng, Sequential, withAbsoluteParams, createOptimizer, trainStep, comput
 export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights, type ModelOptions } from './models/zoo.js';
 export { buildReport, summaryTable, REPORT_FORMATS, type ReportInput, type ReportRun, type ReportFormat, type ReportResult } from './report/index.js';
 export { runLottery, ramanujanPreservingPrune, magnitudeScores, randomScores, snipScores, synflowScores, selectLayerwise, selectGlobal, pruneLowest, type LotteryCheckpoint, type LotteryConfig, type LevelRecord } from './prune/index.js';
+export { openStore, RunStore, executeRun, realEnvironment, parseExperimentConfig, experimentSchema, toLotteryConfig, configFields, PRESETS, findPreset, quickScale, resolveRun, runId, planSweep, runSweep, encodeEvent, decodeEvent, type ExperimentConfig, type RunSummary, type RunEnvironment, type SweepPlan, type SweepResult } from './experiment/index.js';

@@ -42,7 +42,7 @@ function levelLine(e: LevelEvent, maxLevels: number): string {
 
 function startLine(e: RunStartEvent): string {
   const what = e.mode === 'done' ? 'finished earlier, reporting the stored results' : e.mode === 'resume' ? `resuming after level ${e.resumeFrom}` : 'starting';
-  return `run ${e.run} (${e.label}${e.quick ? ', quick' : ''}): ${what}`;
+  return `run ${e.run} (${e.label}): ${what}`;
 }
 
 function doneLine(e: RunDoneEvent): string {
