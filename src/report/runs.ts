@@ -141,6 +141,7 @@ export interface RunGroup {
 /** Checks what the charts rely on; a bad record is the user's (or the store's) data: UserError. */
 export function checkRecords(run: ReportRun): LevelRecord[] {
   if (!Array.isArray(run.records)) throw new UserError(`run ${run.id}: records must be an array of level records`);
+  if (run.records.length === 0) throw new UserError(`run ${run.id}: no level records to report (the run has not finished its first level)`);
   const records = [...run.records].sort((a, b) => a.level - b.level);
   const seen = new Set<number>();
   for (const r of records) {

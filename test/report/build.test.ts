@@ -100,6 +100,9 @@ test('formats: only what was asked for; an unknown format is a UserError', { tim
     assert.ok(!existsSync(join(out, 'report.html')));
     await assert.rejects(buildReport({ runs: fixtureRuns(), outDir: out, formats: ['pdf' as never] }), (e: unknown) => e instanceof UserError && /unknown format "pdf"/.test(e.message));
     await assert.rejects(buildReport({ runs: [], outDir: out, formats: ['html'] }), UserError);
+    const empty = fixtureRuns().slice(0, 1);
+    empty[0]!.records = [];
+    await assert.rejects(buildReport({ runs: empty, outDir: out, formats: ['html'] }), (e: unknown) => e instanceof UserError && /run run-imp-s1: no level records/.test(e.message));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
