@@ -92,7 +92,7 @@ function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeight
 export function graphMetrics(
   rows: number,
   cols: number,
-  mask: Float32Array | Uint8Array | null,
+  mask: Float32Array | Float64Array | Uint8Array | null,
   values: Float32Array | Float64Array | null,
   weighting: Weighting,
 ): GraphMetrics {
@@ -112,7 +112,7 @@ export interface LayerInput {
   shape: number[];
   weight: Float32Array | Float64Array;
   /** 0/1 mask of the weight's shape; null: the weight's exact zeros are the pruned entries */
-  mask: Float32Array | Uint8Array | null;
+  mask: Float32Array | Float64Array | Uint8Array | null;
   /** pruning score of the weight's shape, for the score-weighted graph */
   score?: Float32Array | Float64Array | null;
 }

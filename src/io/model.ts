@@ -1,0 +1,108 @@
+/**
+ * The prunable layers of a model file (safetensors or ONNX) with their masks, ready for
+ * analyzeLayer (src/graph).
+ *
+ * safetensors: every tensor of 2 dimensions (Linear [out, in]) or 3-5 dimensions (Conv
+ * [c_out, c_in, k...]) except biases and mask tensors; 1-D tensors (biases, batch-norm weights and
+ * statistics) and scalars are skipped. PyTorch's pruning re-parametrisation is understood:
+ * `X.weight_orig` with `X.weight_mask` is the layer `X.weight` under that mask.
+ * ONNX: the initialisers feeding Gemm, MatMul and Conv (src/io/onnx.ts).
+ *
+ * Masks: with a mask file, the mask of weight `W` is the tensor `W_mask` (for `X.weight` that is
+ * PyTorch's `X.weight_mask`) or `W` itself, and its shape must equal the weight's. A weight with no
+ * mask (none in the mask file, or no mask file) has its exact zeros as the pruned entries, which
+ * is how pruned PyTorch models are saved.
+ */
+import { extname } from 'node:path';
+import { fileError, UserError } from '../errors.js';
+import { readOnnxWeights } from './onnx.js';
+import { readSafetensors, type SafetensorsTensor } from './safetensors.js';
+
+export interface ModelLayer {
+  name: string;
+  kind: 'linear' | 'conv';
+  shape: number[];
+  weight: Float32Array | Float64Array;
+  /** null: the weight's exact zeros are the pruned entries */
+  mask: Float32Array | Float64Array | null;
+  /** where the mask came from */
+  maskSource: 'mask-file' | 'model-file' | 'zeros';
+}
+
+const SKIPPED_SUFFIXES = ['bias', 'running_mean', 'running_var', 'num_batches_tracked'];
+
+function isLayerTensor(name: string, t: SafetensorsTensor): boolean {
+  if (t.shape.length < 2 || t.shape.length > 5) return false;
+  if (name.endsWith('_mask')) return false;
+  const last = name.split('.').pop() ?? name;
+  return !SKIPPED_SUFFIXES.includes(last);
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Reads the Linear and Conv layers of a .safetensors or .onnx model, with masks from `maskPath` if given. */
+export function readModelLayers(path: string, maskPath: string | null = null): ModelLayer[] {
+  const ext = extname(path).toLowerCase();
+  let layers: ModelLayer[];
+  if (ext === '.safetensors') {
+    const { tensors } = readSafetensors(path);
+    layers = [];
+    for (const [name, t] of tensors) {
+      if (!isLayerTensor(name, t)) continue;
+      let layerName = name;
+      let mask: Float32Array | Float64Array | null = null;
+      if (name.endsWith('.weight_orig')) {
+        layerName = name.slice(0, -'_orig'.length);
+        if (tensors.has(layerName)) continue; // both saved: the plain weight is the layer
+        const m = tensors.get(`${layerName}_mask`);
+        if (m) {
+          if (!sameShape(m.shape, t.shape)) {
+            throw fileError(path, `mask "${layerName}_mask" has shape [${m.shape.join(', ')}] but "${name}" has [${t.shape.join(', ')}]`);
+          }
+          mask = m.data;
+        }
+      }
+      layers.push({
+        name: layerName,
+        kind: t.shape.length === 2 ? 'linear' : 'conv',
+        shape: t.shape,
+        weight: t.data,
+        mask,
+        maskSource: mask ? 'model-file' : 'zeros',
+      });
+    }
+  } else if (ext === '.onnx') {
+    layers = readOnnxWeights(path).map((w) => ({ name: w.name, kind: w.kind, shape: w.shape, weight: w.data, mask: null, maskSource: 'zeros' as const }));
+  } else {
+    throw new UserError(`${path}: expected a model file ending in .safetensors or .onnx`);
+  }
+  if (layers.length === 0) {
+    throw fileError(path, 'no Linear or Conv weights found (looked for 2-D [out, in] and 4-D [c_out, c_in, kh, kw] tensors)');
+  }
+  if (maskPath !== null) applyMaskFile(layers, path, maskPath);
+  return layers;
+}
+
+function applyMaskFile(layers: ModelLayer[], modelPath: string, maskPath: string): void {
+  if (extname(maskPath).toLowerCase() !== '.safetensors') {
+    throw new UserError(`${maskPath}: expected a mask file ending in .safetensors`);
+  }
+  const { tensors } = readSafetensors(maskPath);
+  let matched = 0;
+  for (const layer of layers) {
+    const key = [`${layer.name}_mask`, layer.name].find((k) => tensors.has(k));
+    if (key === undefined) continue;
+    const m = tensors.get(key)!;
+    if (!sameShape(m.shape, layer.shape)) {
+      throw fileError(maskPath, `mask "${key}" has shape [${m.shape.join(', ')}] but the weight "${layer.name}" in ${modelPath} has shape [${layer.shape.join(', ')}]`);
+    }
+    layer.mask = m.data;
+    layer.maskSource = 'mask-file';
+    matched++;
+  }
+  if (matched === 0) {
+    throw fileError(maskPath, `no mask matches a weight of ${modelPath} by name (expected "<weight>_mask" or "<weight>", e.g. "${layers[0].name}_mask")`);
+  }
+}
