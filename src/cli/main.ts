@@ -12,6 +12,7 @@ import { register as registerExport } from './commands/export.js';
 import { register as registerPresets } from './commands/presets.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerReport } from './commands/report.js';
+import { register as registerAnalyze } from './commands/analyze.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerPresets(program);
   registerData(program);
   registerReport(program);
+  registerAnalyze(program);
   return program;
 }
 
