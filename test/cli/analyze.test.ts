@@ -1,0 +1,165 @@
+/**
+ * `ramanujan analyze`, run in-process through main() with stdout and stderr captured.
+ * Broken files are generated here.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { packageRoot } from '../../src/paths.js';
+
+const fixtures = join(packageRoot(), 'test', 'fixtures', 'models');
+const dir = mkdtempSync(join(tmpdir(), 'rlth-analyze-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    const code = await main(['analyze', ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
+const expected = JSON.parse(readFileSync(join(fixtures, 'small_expected.json'), 'utf8')) as {
+  layers: Record<string, { shape: number[]; edges: number; unweighted: number[]; weighted: number[] }>;
+  onnx_layers: Record<string, { shape: number[]; edges: number; unweighted: number[]; weighted: number[] }>;
+};
+
+function rel(a: number, b: number): number {
+  return Math.abs(a - b) / Math.abs(b);
+}
+
+for (const [file, key] of [['small.safetensors', 'layers'], ['small.onnx', 'onnx_layers']] as const) {
+  test(`--json on ${file}: every layer's t1 and t2 as NumPy's dense SVD, the documented keys`, async () => {
+    const r = await run([join(fixtures, file), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(out).sort(), ['criteria', 'layers', 'regime']);
+    assert.ok(['fully', 'partially', 'non'].includes(out.regime));
+    const ref = expected[key];
+    assert.deepEqual(out.layers.map((l: { name: string }) => l.name).sort(), Object.keys(ref).sort());
+    for (const layer of out.layers) {
+      const e = ref[layer.name];
+      for (const k of ['name', 'kind', 'shape', 'edges', 'density', 'unweighted', 'weighted']) assert.ok(k in layer, k);
+      assert.deepEqual(layer.shape, e.shape);
+      assert.equal(layer.edges, e.edges);
+      for (const g of ['unweighted', 'weighted'] as const) {
+        const m = layer[g];
+        for (const k of ['t1', 't2', 'sigma2', 'dL', 'dR', 'eb', 'db', 'deltaS', 'deltaR', 'ramanujan']) assert.ok(k in m, `${g}.${k}`);
+        assert.ok(rel(m.t1, e[g][0]) < 1e-6, `${layer.name} ${g} t1 ${m.t1} vs ${e[g][0]}`);
+        assert.ok(rel(m.t2, e[g][1]) < 1e-6, `${layer.name} ${g} t2 ${m.t2} vs ${e[g][1]}`);
+      }
+    }
+  });
+}
+
+test('the table names every layer, both graphs and the regime', async () => {
+  const r = await run([join(fixtures, 'small.safetensors')]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const name of ['conv1.weight', 'conv2.weight', 'fc1.weight', 'fc2.weight']) assert.match(r.stdout, new RegExp(name.replace('.', '\\.')));
+  assert.match(r.stdout, /layer\s+graph\s+shape\s+edges\s+density\s+t1\s+t2\s+dL\s+dR\s+eb\s+db\s+DeltaS\s+DeltaR\s+comp/);
+  assert.match(r.stdout, /32x256\s+819\s+10\.0%/);
+  assert.match(r.stdout, /regime: (fully |partially |non-)Ramanujan \(\d of 4 layers keep the property under UE,UD,WE\)/);
+});
+
+test('--csv: a header and one row per layer; --layers filters by regular expression', async () => {
+  const r = await run([join(fixtures, 'small.safetensors'), '--csv', '--layers', '^fc']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0], /^name,kind,shape,edges,density,unweighted_t1,unweighted_t2,/);
+  assert.match(lines[1], /^fc1\.weight,linear,32x256,819,/);
+  assert.match(lines[2], /^fc2\.weight,linear,10x32,/);
+  const header = lines[0].split(',');
+  assert.equal(lines[1].split(',').length, header.length);
+});
+
+test('--mask applies masks by name; a complete block gives t2 = 0, DeltaS "Infinity"; undefined values are null', async () => {
+  // One layer [4, 6] with all-ones mask (K(4, 6)) and small weights (t1 < 1: eb undefined).
+  const model = join(dir, 'complete.safetensors');
+  writeSafetensors(model, new Map([['layer.weight', { shape: [4, 6], data: new Float32Array(24).fill(0.01) }]]));
+  const masks = join(dir, 'complete_masks.safetensors');
+  writeSafetensors(masks, new Map([['layer.weight_mask', { shape: [4, 6], data: new Float32Array(24).fill(1) }]]));
+  const r = await run([model, '--mask', masks, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const [layer] = JSON.parse(r.stdout).layers;
+  assert.equal(layer.unweighted.t2, 0);
+  assert.equal(layer.unweighted.deltaS, 'Infinity');
+  assert.equal(layer.unweighted.deltaR, 'Infinity');
+  assert.ok(Math.abs(layer.unweighted.t1 - Math.sqrt(24)) < 1e-12);
+  assert.equal(layer.weighted.eb, null);
+  assert.equal(layer.weighted.deltaS, null);
+  assert.equal(layer.weighted.ramanujan, false);
+  assert.equal(layer.unweighted.ramanujan, true);
+  assert.match(r.stdout, /"deltaS": "Infinity"/);
+});
+
+test('--criteria: a chosen subset decides the verdicts; an unknown name is an error', async () => {
+  const only = await run([join(fixtures, 'small.safetensors'), '--json', '--criteria', 'WD']);
+  assert.equal(only.code, 0, only.stderr);
+  const out = JSON.parse(only.stdout);
+  assert.deepEqual(out.criteria, ['WD']);
+  for (const l of out.layers) {
+    assert.equal(l.unweighted.ramanujan, null);
+    assert.equal(l.ramanujan, l.verdicts.WD);
+  }
+  const bad = await run([join(fixtures, 'small.safetensors'), '--criteria', 'UE,XX']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--criteria: unknown criterion "XX"/);
+});
+
+/** Writes raw safetensors bytes: header (object or text) + data, optionally lying about the header length. */
+function rawSafetensors(name: string, header: unknown, data: Uint8Array, lengthOverride?: bigint): string {
+  const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(lengthOverride ?? BigInt(h.length));
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat([len, h, data]));
+  return path;
+}
+
+test('bad input: one clear error naming the file, exit 1, no stack trace', async () => {
+  const good = readFileSync(join(fixtures, 'small.safetensors'));
+  const truncated = join(dir, 'truncated.safetensors');
+  writeFileSync(truncated, good.subarray(0, good.length - 100));
+  const cases: Array<[string[], RegExp]> = [
+    [[truncated], /truncated\.safetensors: not a valid safetensors file: tensor ".*": data_offsets .* lie outside the .*-byte data buffer \(truncated\?\)/],
+    [[rawSafetensors('hlen.safetensors', '{}', new Uint8Array(0), 4096n)], /hlen\.safetensors: .*header length 4096 runs past the end of the file/],
+    [[rawSafetensors('json.safetensors', '{"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]', new Uint8Array(16))], /json\.safetensors: .*header is not valid JSON/],
+    [[rawSafetensors('range.safetensors', { w: { dtype: 'F32', shape: [2, 2], data_offsets: [8, 24] } }, new Uint8Array(16))], /range\.safetensors: .*tensor "w": data_offsets \[8, 24\] lie outside the 16-byte data buffer/],
+    [[rawSafetensors('overlap.safetensors', { a: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2, 2], data_offsets: [8, 24] } }, new Uint8Array(24))], /overlap\.safetensors: .*tensors "a" \[0, 16\] and "b" \[8, 24\] overlap/],
+    [[rawSafetensors('i64.safetensors', { w: { dtype: 'C64', shape: [2, 2], data_offsets: [0, 32] } }, new Uint8Array(32))], /i64\.safetensors: tensor "w": dtype C64 is not supported/],
+    [[join(dir, 'garbage.onnx')], /garbage\.onnx: not a valid ONNX model/],
+    [[join(fixtures, 'small.safetensors'), '--mask', rawSafetensors('mask.safetensors', { 'fc1.weight_mask': { dtype: 'F32', shape: [32, 255], data_offsets: [0, 32640] } }, new Uint8Array(32640))], /mask\.safetensors: mask "fc1\.weight_mask" has shape \[32, 255\] but the weight "fc1\.weight" .* has shape \[32, 256\]/],
+    [[join(fixtures, 'small.safetensors'), '--layers', '(unclosed'], /--layers: "\(unclosed" is not a valid regular expression/],
+    [[join(fixtures, 'small.safetensors'), '--layers', 'nothing-like-this'], /--layers: "nothing-like-this" matches none of the layers/],
+    [[join(dir, 'does-not-exist.safetensors')], /does-not-exist\.safetensors: cannot read the file \(ENOENT\)/],
+    [[join(fixtures, 'small.safetensors'), '--json', '--csv'], /--json and --csv cannot be used together/],
+  ];
+  writeFileSync(join(dir, 'garbage.onnx'), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]));
+  for (const [args, pattern] of cases) {
+    const r = await run(args);
+    assert.equal(r.code, 1, `${args.join(' ')}: exit ${r.code}, stderr ${r.stderr}`);
+    assert.equal(r.stdout, '', args.join(' '));
+    assert.match(r.stderr, pattern);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
