@@ -8,7 +8,7 @@ import { createContext, type BenchSuite } from './harness.js';
 const suites: Record<string, () => Promise<BenchSuite[]>> = {
   engine: async () => [(await import('./engine-kernels.js')).run, (await import('./engine-training.js')).run],
   data: async () => [(await import('./data.js')).run],
-  spectral: async () => [],
+  spectral: async () => [(await import('./spectral.js')).run],
   prune: async () => [(await import('./prune.js')).run],
 };
 
