@@ -1,4 +1,5 @@
 /** The real `ramanujan` CLI (src/cli/main.ts), runnable from source or dist, for tests that spawn it. */
 import { main } from '../../src/cli/main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+// `node --test dist/test/` also starts every file under test/ with no arguments: nothing to do then.
+if (process.argv.length > 2) process.exitCode = await main(process.argv.slice(2));

@@ -27,12 +27,15 @@ registerRuns(program);
 registerExport(program);
 registerPresets(program);
 
-try {
-  await program.parseAsync(process.argv.slice(2), { from: 'user' });
-} catch (err) {
-  if (err instanceof CommanderError) process.exitCode = err.exitCode;
-  else if (err instanceof UserError) {
-    process.stderr.write(`ramanujan: ${err.message}\n`);
-    process.exitCode = err.exitCode;
-  } else throw err;
+// `node --test dist/test/` also starts every file under test/ with no arguments: nothing to do then.
+if (process.argv.length > 2) {
+  try {
+    await program.parseAsync(process.argv.slice(2), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exitCode = err.exitCode;
+    else if (err instanceof UserError) {
+      process.stderr.write(`ramanujan: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else throw err;
+  }
 }

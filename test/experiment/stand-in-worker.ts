@@ -3,4 +3,5 @@ import { serveSweepWorker } from '../../src/experiment/sweep.js';
 import { standInEnvironment } from './stand-in.js';
 import { standInOptionsFromEnv } from './stand-in-options.js';
 
-serveSweepWorker(() => standInEnvironment(standInOptionsFromEnv()));
+// Only as a forked worker (with an IPC channel); `node --test` also starts this file on its own.
+if (process.send) serveSweepWorker(() => standInEnvironment(standInOptionsFromEnv()));
