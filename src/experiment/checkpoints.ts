@@ -8,8 +8,9 @@
  *                                     `next_mask/<weight>` the masks pruning chose for level 4
  *
  * Names after the prefix are the model's PyTorch names (`fc1.weight`, `features.0.bias`). Weights
- * keep their PyTorch shapes (taken from the level record's layers); every other tensor (biases,
- * batch-norm parameters and statistics) is 1-D, as it is in PyTorch.
+ * keep their PyTorch shapes (taken from the level record's layers); BatchNorm's
+ * num_batches_tracked is a scalar and every other tensor (biases, batch-norm parameters and
+ * statistics) is 1-D, as in PyTorch.
  *
  * Together with the stored records, the last level's file and the rewind file are exactly the
  * `LotteryCheckpoint` the pruning loop resumes from.
@@ -36,9 +37,18 @@ export function weightShapes(record: LevelRecord): Map<string, number[]> {
   return new Map(record.layers.map((l) => [l.name, l.shape]));
 }
 
+/** A tensor's PyTorch shape: a weight's from the record; BatchNorm's num_batches_tracked is a
+ *  scalar (as src/nn writes it); biases and the other BatchNorm tensors are 1-D. */
+export function tensorShape(name: string, length: number, shapes: Map<string, number[]>): number[] {
+  const known = shapes.get(name);
+  if (known) return known;
+  if (name.endsWith('.num_batches_tracked') && length === 1) return [];
+  return [length];
+}
+
 function addAll(out: Tensors, prefix: string, state: Map<string, Float32Array>, shapes: Map<string, number[]>): void {
   for (const [name, data] of state) {
-    out.set(`${prefix}${name}`, { shape: shapes.get(name) ?? [data.length], data });
+    out.set(`${prefix}${name}`, { shape: tensorShape(name, data.length, shapes), data });
   }
 }
 

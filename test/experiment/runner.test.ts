@@ -4,7 +4,9 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
-import type { LotteryCheckpoint } from '../../src/experiment/checkpoints.js';
+import { tensorShape, type LotteryCheckpoint } from '../../src/experiment/checkpoints.js';
+import { referenceKernels } from '../../src/engine/reference.js';
+import { createModel } from '../../src/models/zoo.js';
 import { exportLevel } from '../../src/cli/commands/export.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import type { LevelEvent, RunDoneEvent, RunStartEvent } from '../../src/experiment/events.js';
@@ -214,4 +216,18 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
   assert.throws(() => exportLevel({ workspace: ws, run: id, level: 9, out, weights: 'trained' }), /no level 9 \(stored: levels 0-5\)/);
   assert.throws(() => exportLevel({ workspace: ws, run: id, level: 1, out: join(ws, 'no', 'such', 'dir.safetensors'), weights: 'trained' }), UserError);
   assert.equal(existsSync(join(ws, 'no')), false);
+});
+
+test('checkpoint and export shapes are the PyTorch shapes of every zoo model (conv, BN buffers)', () => {
+  const kernels = referenceKernels();
+  for (const name of ['lenet-300-100', 'conv4', 'vgg19'] as const) {
+    const inputShape: [number, number, number] = name === 'lenet-300-100' ? [1, 28, 28] : [3, 32, 32];
+    const model = createModel(name, kernels, { seed: 0, inputShape, classes: 10 });
+    // What the checkpoint writer knows: the weights' shapes from the level record's layers.
+    const weightShapes = new Map(model.prunableParams().map((p) => [p.name, p.shape]));
+    const expected = model.stateShapes();
+    for (const [tensor, data] of model.stateDict()) {
+      assert.deepEqual(tensorShape(tensor, data.length, weightShapes), expected.get(tensor), `${name} ${tensor}`);
+    }
+  }
 });
