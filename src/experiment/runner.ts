@@ -148,7 +148,7 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
     const message = err instanceof Error ? err.message : String(err);
     store.releaseRun(id, token, { status: interrupted ? 'interrupted' : 'failed', error: interrupted ? null : message });
     store.addEvent(id, interrupted ? 'interrupted' : 'failed', { error: message });
-    reporter.runDone({ ...doneEvent(id, interrupted ? 'interrupted' : 'failed', null, records, false), error: message });
+    reporter.runDone({ ...doneEvent(id, interrupted ? 'interrupted' : 'failed', null, records, false), ...(interrupted ? {} : { error: message }) });
     throw err;
   }
 }
