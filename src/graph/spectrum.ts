@@ -45,7 +45,9 @@ const BREAKDOWN_TOL = 1e-13;
 /** Largest side for which a dense Gram matrix is built (2048^2 doubles = 32 MiB). */
 const GRAM_MAX_SIDE = 2048;
 /** Iterations assumed by the cost model that picks the path. */
-const EXPECTED_STEPS = 60;
+const EXPECTED_STEPS = 50;
+/** Cost of a sparse (indexed) multiply-add relative to an in-cache dense one, as measured in V8. */
+const SPARSE_COST = 3;
 
 export interface Spectrum {
   t1: number;
@@ -176,9 +178,12 @@ export function topPair(b: SparseBlock): TopPair {
   }
   const side = Math.min(b.rows, b.cols);
   const k = Math.min(EXPECTED_STEPS, side);
-  const gklCost = k * 2 * nnz + 2 * (b.rows + b.cols) * k * k;
+  // Estimated time of each path in units of one in-cache dense multiply-add; a sparse
+  // (gathered or scattered) one costs about three.
+  const product = b.dense ? 1 : SPARSE_COST;
+  const gklCost = k * (2 * nnz * product + 2 * k * (b.rows + b.cols));
   if (side <= GRAM_MAX_SIDE) {
-    const gramCost = gramBuildCost(b) + k * side * side + 2 * side * k * k;
+    const gramCost = gramBuildCost(b) + k * (side * side + 2 * k * side);
     if (gramCost < gklCost) {
       const r = gramTopPair(b);
       if (r.s2 >= 1e-2 * r.s1) return r;
@@ -187,8 +192,13 @@ export function topPair(b: SparseBlock): TopPair {
   return gklTopPair(b);
 }
 
-/** Multiply-adds to build the Gram matrix of the smaller side: sum over the longer side of nnz^2 / 2. */
+/** Cost of building the Gram matrix of the smaller side (same units as in topPair). */
 function gramBuildCost(b: SparseBlock): number {
+  const small = Math.min(b.rows, b.cols);
+  const large = Math.max(b.rows, b.cols);
+  // dense: row dot products over the upper triangle
+  if (b.dense) return ((small * (small + 1)) / 2) * large;
+  // sparse: sum over the longer side's vectors of nnz^2 / 2 scattered updates
   let cost = 0;
   if (b.rows <= b.cols) {
     const count = new Int32Array(b.cols);
@@ -200,7 +210,7 @@ function gramBuildCost(b: SparseBlock): number {
       cost += (c * (c + 1)) / 2;
     }
   }
-  return cost;
+  return cost * SPARSE_COST;
 }
 
 /** A deterministic start vector with no special structure (so no singular direction is missed). */
@@ -246,27 +256,48 @@ function norm2(x: Float64Array): number {
   return Math.sqrt(s);
 }
 
+/**
+ * y = A x for a dense row-major A [rows, cols]: two rows at a time, so each x[j] is loaded once
+ * for both (about 1.3x faster in V8 than one row at a time).
+ */
+function denseRowDots(a: EdgeWeights, rows: number, cols: number, x: Float64Array, y: Float64Array): void {
+  let i = 0;
+  for (; i + 1 < rows; i += 2) {
+    const r0 = i * cols;
+    const r1 = r0 + cols;
+    let a0 = 0;
+    let a1 = 0;
+    let b0 = 0;
+    let b1 = 0;
+    let j = 0;
+    for (; j + 1 < cols; j += 2) {
+      const x0 = x[j];
+      const x1 = x[j + 1];
+      a0 += a[r0 + j] * x0;
+      a1 += a[r0 + j + 1] * x1;
+      b0 += a[r1 + j] * x0;
+      b1 += a[r1 + j + 1] * x1;
+    }
+    if (j < cols) {
+      a0 += a[r0 + j] * x[j];
+      b0 += a[r1 + j] * x[j];
+    }
+    y[i] = a0 + a1;
+    y[i + 1] = b0 + b1;
+  }
+  if (i < rows) {
+    const r0 = i * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += a[r0 + j] * x[j];
+    y[i] = s;
+  }
+}
+
 /** y = B x  (B: rows x cols CSR; x: [cols]; y: [rows]) */
 function multiply(b: SparseBlock, x: Float64Array, y: Float64Array): void {
   const { rowPtr, colIdx, w } = b;
   if (b.dense && w !== null) {
-    // No index reads: row i's weights are w[i*cols .. (i+1)*cols).
-    const n = b.cols;
-    for (let i = 0, base = 0; i < b.rows; i++, base += n) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let j = 0;
-      for (; j + 3 < n; j += 4) {
-        s0 += w[base + j] * x[j];
-        s1 += w[base + j + 1] * x[j + 1];
-        s2 += w[base + j + 2] * x[j + 2];
-        s3 += w[base + j + 3] * x[j + 3];
-      }
-      for (; j < n; j++) s0 += w[base + j] * x[j];
-      y[i] = s0 + s1 + s2 + s3;
-    }
+    denseRowDots(w, b.rows, b.cols, x, y);
     return;
   }
   for (let i = 0; i < b.rows; i++) {
@@ -282,24 +313,9 @@ function multiply(b: SparseBlock, x: Float64Array, y: Float64Array): void {
 function multiplyTransposed(b: SparseBlock, y: Float64Array, z: Float64Array, wT: EdgeWeights | null): void {
   const { rowPtr, colIdx, w } = b;
   if (wT !== null) {
-    // Dot products over the transposed copy: in JavaScript a dot product runs about twice as
-    // fast as the scattered axpy form below.
-    const m = b.rows;
-    for (let j = 0, base = 0; j < b.cols; j++, base += m) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let i = 0;
-      for (; i + 3 < m; i += 4) {
-        s0 += wT[base + i] * y[i];
-        s1 += wT[base + i + 1] * y[i + 1];
-        s2 += wT[base + i + 2] * y[i + 2];
-        s3 += wT[base + i + 3] * y[i + 3];
-      }
-      for (; i < m; i++) s0 += wT[base + i] * y[i];
-      z[j] = s0 + s1 + s2 + s3;
-    }
+    // Dot products over the transposed copy: in V8 a dot product runs about twice as fast as
+    // the scattered axpy form below.
+    denseRowDots(wT, b.cols, b.rows, y, z);
     return;
   }
   z.fill(0);
@@ -428,6 +444,32 @@ export function gramMatrix(b: SparseBlock): { G: Float64Array; p: number } {
   const p = byCols ? b.rows : b.cols;
   const G = new Float64Array(p * p);
   const nnz = b.colIdx.length;
+  if (b.dense && b.w !== null) {
+    // Dense block: G[a][c] = dot of two rows (rows <= cols) or two columns (via the transpose).
+    const w = byCols ? b.w : denseTranspose(b)!;
+    const n = byCols ? b.cols : b.rows;
+    for (let a = 0; a < p; a++) {
+      const ra = a * n;
+      for (let c = a; c < p; c++) {
+        const rc = c * n;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let j = 0;
+        for (; j + 3 < n; j += 4) {
+          s0 += w[ra + j] * w[rc + j];
+          s1 += w[ra + j + 1] * w[rc + j + 1];
+          s2 += w[ra + j + 2] * w[rc + j + 2];
+          s3 += w[ra + j + 3] * w[rc + j + 3];
+        }
+        for (; j < n; j++) s0 += w[ra + j] * w[rc + j];
+        G[a * p + c] = s0 + s1 + s2 + s3;
+        G[c * p + a] = G[a * p + c];
+      }
+    }
+    return { G, p };
+  }
   // The longer side's vectors: columns (via a CSC pass) when the rows are the smaller side.
   let ptr: Int32Array;
   let idx: Int32Array;
@@ -484,10 +526,20 @@ export function gramTopPair(b: SparseBlock): TopPair {
   for (let k = 1; k <= p; k++) {
     const q = Q[k - 1];
     for (let i = 0; i < p; i++) {
-      let s = 0;
       const row = i * p;
-      for (let j = 0; j < p; j++) s += G[row + j] * q[j];
-      w[i] = s;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let j = 0;
+      for (; j + 3 < p; j += 4) {
+        s0 += G[row + j] * q[j];
+        s1 += G[row + j + 1] * q[j + 1];
+        s2 += G[row + j + 2] * q[j + 2];
+        s3 += G[row + j + 3] * q[j + 3];
+      }
+      for (; j < p; j++) s0 += G[row + j] * q[j];
+      w[i] = s0 + s1 + s2 + s3;
     }
     let a = 0;
     for (let i = 0; i < p; i++) a += q[i] * w[i];
