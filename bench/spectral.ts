@@ -5,11 +5,14 @@
  *
  * Weights are Kaiming-normal-like (Box-Muller on a seeded generator) and masks are random at the
  * given density, built here for the right shapes (no model zoo needed). Figures: the time of
- * analyzeLayer (both weightings, components and degrees included) per layer shape and density,
- * the total per density and the grand total.
+ * analyzeLayer (both weightings, components and degrees included) per layer shape and density
+ * (median of 3, 1 with --quick), the single-thread total per density (each shape's time times its
+ * number of layers) and the grand total; then the wall time of analyzeLayers over all 17 layers
+ * on all cores (worker threads, layers side by side), per density and in total.
  */
+import { availableParallelism } from 'node:os';
 import type { BenchContext } from './harness.js';
-import { analyzeLayer } from '../src/graph/index.js';
+import { analyzeLayer, analyzeLayers, type LayerInput } from '../src/graph/index.js';
 
 /** vgg19 (CIFAR) weight shapes with the number of layers of each shape. */
 const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
@@ -49,14 +52,23 @@ function syntheticLayer(shape: number[], density: number, seed: number): { weigh
   return { weight, mask };
 }
 
+function layerInput(shape: number[], density: number): LayerInput {
+  const layer = syntheticLayer(shape, density, 1000 + shape.reduce((a, b) => a + b, 0));
+  return { name: shape.join('x'), kind: shape.length === 4 ? 'conv' : 'linear', shape, weight: layer.weight, mask: layer.mask };
+}
+
+function label(shape: number[], density: number): string {
+  const size = shape.length === 4 ? `${shape[0]}x${shape[1] * shape[2] * shape[3]}` : `${shape[0]}x${shape[1]}`;
+  return `${size}_d${Math.round(density * 1000) / 10}`;
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
   const reps = ctx.quick ? 1 : 3;
   let grand = 0;
   for (const density of DENSITIES) {
     let total = 0;
     for (const { shape, count } of VGG19_SHAPES) {
-      const layer = syntheticLayer(shape, density, 1000 + shape.reduce((a, b) => a + b, 0));
-      const input = { name: shape.join('x'), kind: (shape.length === 4 ? 'conv' : 'linear') as 'conv' | 'linear', shape, weight: layer.weight, mask: layer.mask };
+      const input = layerInput(shape, density);
       analyzeLayer(input); // warm-up (JIT)
       const times: number[] = [];
       for (let r = 0; r < reps; r++) {
@@ -67,11 +79,28 @@ export async function run(ctx: BenchContext): Promise<void> {
       times.sort((a, b) => a - b);
       const ms = times[Math.floor(times.length / 2)];
       total += ms * count;
-      const label = `${shape.length === 4 ? `${shape[0]}x${shape[1] * shape[2] * shape[3]}` : `${shape[0]}x${shape[1]}`}_d${Math.round(density * 1000) / 10}`;
-      ctx.report(`analyze_${label}`, ms, 'ms', `x${count} layers, unweighted + weighted`);
+      ctx.report(`analyze_${label(shape, density)}`, ms, 'ms', `x${count} layers, unweighted + weighted`);
     }
-    ctx.report(`vgg19_total_d${Math.round(density * 1000) / 10}`, total, 'ms');
+    ctx.report(`vgg19_total_d${Math.round(density * 1000) / 10}`, total, 'ms', '1 thread');
     grand += total;
   }
-  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted');
+  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted, 1 thread');
+
+  // All 17 layers at once on worker threads: the wall time a whole-network analysis takes,
+  // including starting the workers (cold JIT) and copying the layers to them.
+  const threads = availableParallelism();
+  let wall = 0;
+  for (const density of DENSITIES) {
+    const inputs: LayerInput[] = [];
+    for (const { shape, count } of VGG19_SHAPES) {
+      const input = layerInput(shape, density);
+      for (let c = 0; c < count; c++) inputs.push(input);
+    }
+    const t0 = performance.now();
+    await analyzeLayers(inputs, { threads });
+    const ms = performance.now() - t0;
+    wall += ms;
+    ctx.report(`vgg19_parallel_d${Math.round(density * 1000) / 10}`, ms, 'ms', `${threads} threads, wall time`);
+  }
+  ctx.report('vgg19_parallel_total', wall, 'ms', `all layers, 4 densities, unweighted + weighted, ${threads} threads`);
 }

@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyzeLayer, analyzeLayers, type LayerInput } from '../../src/graph/index.js';
+import { hashedLayer } from './reference.js';
+
+test('analyzeLayers on two worker threads gives exactly the results of analyzeLayer, in input order', async () => {
+  const inputs: LayerInput[] = [];
+  let seed = 40;
+  for (const [rows, cols, density] of [[30, 40, 0.3], [64, 27, 1], [10, 100, 0.05], [50, 50, 0.02], [5, 5, 0]] as const) {
+    const { mask, weight } = hashedLayer(rows, cols, density, seed++);
+    inputs.push({ name: `layer${seed}`, kind: 'linear', shape: [rows, cols], weight, mask });
+  }
+  const parallel = await analyzeLayers(inputs, { threads: 2 });
+  assert.equal(parallel.length, inputs.length);
+  inputs.forEach((input, i) => assert.deepEqual(parallel[i], analyzeLayer(input)));
+  const single = await analyzeLayers(inputs.slice(0, 2), { threads: 1 });
+  assert.deepEqual(single, parallel.slice(0, 2));
+});
+
+test('analyzeLayers reports a bad layer as an error', async () => {
+  await assert.rejects(
+    analyzeLayers([
+      { name: 'ok', kind: 'linear', shape: [2, 2], weight: new Float32Array(4), mask: null },
+      { name: 'bad', kind: 'linear', shape: [2, 3], weight: new Float32Array(5), mask: null },
+    ], { threads: 2 }),
+    /analyzeLayers\(bad\): .*needs 6/,
+  );
+});
