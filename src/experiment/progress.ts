@@ -112,7 +112,7 @@ export function terminalReporter(out: NodeJS.WriteStream): RunReporter {
       const t = Date.now();
       if (t - lastDraw < 200 && p.iteration < p.iterations) return;
       lastDraw = t;
-      const line = `level ${p.level}/${maxLevels} iteration ${p.iteration}/${p.iterations} loss ${p.loss.toFixed(4)} accuracy ${formatPercent(lastAccuracy)} ETA ${formatDuration(remaining)}`;
+      const line = `run ${p.run.slice(0, 8)} level ${p.level}/${maxLevels} iteration ${p.iteration}/${p.iterations} loss ${p.loss.toFixed(4)} accuracy ${formatPercent(lastAccuracy)} ETA ${formatDuration(remaining)}`;
       out.write(`\r\x1b[2K${line.slice(0, Math.max(20, (out.columns ?? 120) - 1))}`);
       drawn = true;
     },

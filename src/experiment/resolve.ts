@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError, fileError } from '../errors.js';
+import { checkLayerNames } from './layer-names.js';
 import { applyOverrides, isPlainObject, type Override } from './overrides.js';
 import { PRESETS, findPreset, quickScale, type Preset } from './presets.js';
 import { parseExperimentConfig, type ExperimentConfig } from './schema.js';
@@ -88,6 +89,7 @@ export function buildConfig(raw: Record<string, unknown>, overrides: readonly Ov
   const where = overrides.length > 0 ? `${source} (with overrides)` : source;
   let config = parseExperimentConfig(applyOverrides(raw, overrides), where);
   if (quick) config = parseExperimentConfig(applyOverrides(quickScale(config), overrides), `${where} with --quick`);
+  checkLayerNames(config, where);
   return config;
 }
 

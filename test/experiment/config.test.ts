@@ -233,3 +233,12 @@ test('docs/experiments.md carries the generated presets and config reference', (
   const generated = doc.slice(doc.indexOf(start) + start.length, doc.indexOf(end));
   assert.equal(generated, presetsMarkdown(), 'regenerate with: ramanujan presets --markdown');
 });
+
+test('layer names in the exclude lists are checked against the model before anything runs', () => {
+  const m = userError(() => resolveRun('conv4-cifar10', [parseSetOption('evaluation.excludeFromAnalysis=[features.1.weight]')], false));
+  assert.match(m, /evaluation\.excludeFromAnalysis: "features\.1\.weight" is not a prunable weight of conv4; allowed: features\.0\.weight, features\.2\.weight, features\.5\.weight, features\.7\.weight, classifier\.0\.weight, classifier\.2\.weight, classifier\.4\.weight/);
+  assert.match(userError(() => resolveRun('lenet-mnist', [parseSetOption('pruning.excludeFromPruning=[fc4.weight]')], false)), /pruning\.excludeFromPruning: "fc4\.weight" is not a prunable weight of lenet-300-100/);
+  // The presets' own names are right (conv4: first and last layer).
+  assert.deepEqual(resolveRun('conv4-cifar10', [], false).config.evaluation.excludeFromAnalysis, ['features.0.weight', 'classifier.4.weight']);
+  assert.equal(resolveRun('lenet-mnist', [parseSetOption('pruning.excludeFromPruning=[fc3.weight]')], false).config.pruning.excludeFromPruning[0], 'fc3.weight');
+});
