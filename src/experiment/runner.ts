@@ -110,7 +110,7 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
       if (last) {
         const read = readCheckpoint(store.workspace, id, last);
         resume = read.checkpoint;
-        masks = resume.nextMasks;
+        masks = copyMasks(resume.nextMasks); // the loop may prune its masks in place
       }
       const lottery = toLotteryConfig(request.config);
       const prepared = await ctx.environment.prepare(lottery);
@@ -126,7 +126,7 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
             const rel = writeLevelCheckpoint(store.workspace, id, record, levelMasks, checkpoint);
             store.recordLevel(id, token, record, { checkpoint: rel, finished: checkpoint.finished, stopReason: checkpoint.stopReason });
             // Copies: the loop may reuse its arrays for the next level.
-            masks = new Map([...checkpoint.nextMasks].map(([k, v]) => [k, v.slice()]));
+            masks = copyMasks(checkpoint.nextMasks);
             expected = record.level + 1;
             records.push(record);
             reporter.level(levelEvent(id, record, false));
@@ -146,11 +146,19 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
   } catch (err) {
     const interrupted = ctx.signal?.aborted === true;
     const message = err instanceof Error ? err.message : String(err);
-    store.releaseRun(id, token, { status: interrupted ? 'interrupted' : 'failed', error: interrupted ? null : message });
-    store.addEvent(id, interrupted ? 'interrupted' : 'failed', { error: message });
+    try {
+      store.releaseRun(id, token, { status: interrupted ? 'interrupted' : 'failed', error: interrupted ? null : message });
+      store.addEvent(id, interrupted ? 'interrupted' : 'failed', { error: message });
+    } catch {
+      // The original error matters more; a run left 'running' by a dead process reads as interrupted.
+    }
     reporter.runDone({ ...doneEvent(id, interrupted ? 'interrupted' : 'failed', null, records, false), ...(interrupted ? {} : { error: message }) });
     throw err;
   }
+}
+
+function copyMasks(masks: Map<string, Float32Array>): Map<string, Float32Array> {
+  return new Map([...masks].map(([k, v]) => [k, v.slice()]));
 }
 
 function abortError(signal: AbortSignal): Error {
