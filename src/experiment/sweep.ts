@@ -239,7 +239,8 @@ export async function runSweep(plan: SweepPlan, opts: SweepOptions): Promise<Swe
           done = m.event;
         }
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': it comes after the child's IPC messages and stderr are all in.
+      child.on('close', (code, signal) => {
         children.delete(child);
         const finished = done as RunDoneEvent | null;
         let result: SweepResult;
