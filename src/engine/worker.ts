@@ -15,9 +15,11 @@ const slot = new Int32Array(init.control, init.slot * SLOT_BYTES, SLOT_INTS);
 const args = new Float64Array(init.control, init.slot * SLOT_BYTES + SLOT_INTS * 4, MAX_ARGS);
 const callArgs: number[] = [];
 
+// the sequence number seen last: read before announcing readiness, since the main thread may post
+// the first task as soon as it hears 'ready'
+let seq = Atomics.load(slot, SEQ);
 parentPort!.postMessage('ready');
 
-let seq = Atomics.load(slot, SEQ);
 for (;;) {
   let spins = 0;
   while (Atomics.load(slot, SEQ) === seq) {
