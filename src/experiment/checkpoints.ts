@@ -3,9 +3,12 @@
  *
  *   runs/<id>/rewind.safetensors      every parameter and buffer at the rewind iteration of the
  *                                     first training; the same for every level, so written once
- *   runs/<id>/level-0003.safetensors  level 3: `mask/<weight>` the masks the level trained under,
- *                                     `trained/<name>` every parameter and buffer after training,
- *                                     `next_mask/<weight>` the masks pruning chose for level 4
+ *   runs/<id>/level-0003.safetensors  level 3: `trained/<name>` every parameter and buffer after
+ *                                     training, `next_mask/<weight>` the masks pruning chose for
+ *                                     level 4
+ *
+ * The masks a level trained under are the previous level's `next_mask/` (level 0 is dense), so
+ * they are not stored twice.
  *
  * Names after the prefix are the model's PyTorch names (`fc1.weight`, `features.0.bias`). Weights
  * keep their PyTorch shapes (taken from the level record's layers); BatchNorm's
@@ -52,22 +55,11 @@ function addAll(out: Tensors, prefix: string, state: Map<string, Float32Array>, 
   }
 }
 
-/** Masks of level 0: every prunable weight fully kept. */
-export function denseMasks(nextMasks: Map<string, Float32Array>): Map<string, Float32Array> {
-  return new Map([...nextMasks].map(([name, m]) => [name, new Float32Array(m.length).fill(1)]));
-}
-
 /**
  * Writes a level's checkpoint (and the rewind file if it is not there yet). Returns the level
  * file's path relative to the workspace.
  */
-export function writeLevelCheckpoint(
-  workspace: string,
-  runId: string,
-  record: LevelRecord,
-  masks: Map<string, Float32Array>,
-  checkpoint: LotteryCheckpoint,
-): string {
+export function writeLevelCheckpoint(workspace: string, runId: string, record: LevelRecord, checkpoint: LotteryCheckpoint): string {
   const rel = join('runs', runId, levelFile(record.level));
   const dir = join(workspace, 'runs', runId);
   mkdirSync(dir, { recursive: true });
@@ -79,7 +71,6 @@ export function writeLevelCheckpoint(
     writeSafetensors(rewindPath, rewind, { run: runId, content: 'rewind state' });
   }
   const tensors: Tensors = new Map();
-  addAll(tensors, 'mask/', masks, shapes);
   addAll(tensors, 'trained/', checkpoint.trainedState, shapes);
   addAll(tensors, 'next_mask/', checkpoint.nextMasks, shapes);
   writeSafetensors(join(workspace, rel), tensors, { run: runId, level: String(record.level) });
@@ -87,7 +78,6 @@ export function writeLevelCheckpoint(
 }
 
 export interface LevelTensors {
-  masks: Map<string, { shape: number[]; data: Float32Array }>;
   trained: Map<string, { shape: number[]; data: Float32Array }>;
   nextMasks: Map<string, { shape: number[]; data: Float32Array }>;
 }
@@ -97,16 +87,32 @@ export function readLevelTensors(workspace: string, checkpointRel: string): Leve
   const path = join(workspace, checkpointRel);
   if (!existsSync(path)) throw fileError(path, 'the checkpoint of this level is missing');
   const file = readSafetensors(path);
-  const out: LevelTensors = { masks: new Map(), trained: new Map(), nextMasks: new Map() };
+  const out: LevelTensors = { trained: new Map(), nextMasks: new Map() };
   for (const [key, t] of file.tensors) {
     const slash = key.indexOf('/');
     const prefix = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const target = prefix === 'mask' ? out.masks : prefix === 'trained' ? out.trained : prefix === 'next_mask' ? out.nextMasks : null;
+    const target = prefix === 'trained' ? out.trained : prefix === 'next_mask' ? out.nextMasks : null;
     if (!target || !(t.data instanceof Float32Array)) throw fileError(path, `unexpected tensor "${key}" (${t.dtype})`);
     target.set(name, { shape: t.shape, data: t.data });
   }
   return out;
+}
+
+/**
+ * The masks level `level` trained under: the previous level's next masks, or all ones for level 0
+ * (shaped like level 0's next masks). `checkpointOf` gives a stored level's checkpoint file.
+ */
+export function levelMasks(
+  workspace: string,
+  level: number,
+  checkpointOf: (level: number) => string,
+): Map<string, { shape: number[]; data: Float32Array }> {
+  if (level === 0) {
+    const first = readLevelTensors(workspace, checkpointOf(0)).nextMasks;
+    return new Map([...first].map(([name, m]) => [name, { shape: m.shape, data: new Float32Array(m.data.length).fill(1) }]));
+  }
+  return readLevelTensors(workspace, checkpointOf(level - 1)).nextMasks;
 }
 
 const dataOnly = (m: Map<string, { data: Float32Array }>) => new Map([...m].map(([k, v]) => [k, v.data]));
@@ -116,7 +122,7 @@ export function readCheckpoint(
   workspace: string,
   runId: string,
   state: { level: number; checkpoint: string; finished: boolean; stopReason: string | null },
-): { checkpoint: LotteryCheckpoint; masks: Map<string, Float32Array> } {
+): LotteryCheckpoint {
   const level = readLevelTensors(workspace, state.checkpoint);
   const rewindPath = join(workspace, 'runs', runId, REWIND_FILE);
   if (!existsSync(rewindPath)) throw fileError(rewindPath, 'the rewind checkpoint of this run is missing');
@@ -127,14 +133,11 @@ export function readCheckpoint(
     rewindState.set(name, t.data);
   }
   return {
-    checkpoint: {
-      level: state.level,
-      nextMasks: dataOnly(level.nextMasks),
-      rewindState,
-      trainedState: dataOnly(level.trained),
-      finished: state.finished,
-      stopReason: state.stopReason,
-    },
-    masks: dataOnly(level.masks),
+    level: state.level,
+    nextMasks: dataOnly(level.nextMasks),
+    rewindState,
+    trainedState: dataOnly(level.trained),
+    finished: state.finished,
+    stopReason: state.stopReason,
   };
 }

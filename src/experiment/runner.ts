@@ -15,7 +15,7 @@ import type { Kernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
 import type { LotteryOptions } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
-import { denseMasks, readCheckpoint, writeLevelCheckpoint, type LotteryCheckpoint } from './checkpoints.js';
+import { readCheckpoint, writeLevelCheckpoint, type LotteryCheckpoint } from './checkpoints.js';
 import { levelEvent, type ProgressUpdate, type RunDoneEvent, type RunStartEvent, type LevelEvent } from './events.js';
 import { runId } from './run-id.js';
 import { toLotteryConfig, type ExperimentConfig } from './schema.js';
@@ -105,13 +105,7 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
       // The loop had finished; only the run's final status was not written.
       stopReason = last.stopReason;
     } else {
-      let resume: LotteryCheckpoint | null = null;
-      let masks: Map<string, Float32Array> | null = null;
-      if (last) {
-        const read = readCheckpoint(store.workspace, id, last);
-        resume = read.checkpoint;
-        masks = copyMasks(resume.nextMasks); // the loop may prune its masks in place
-      }
+      const resume: LotteryCheckpoint | null = last ? readCheckpoint(store.workspace, id, last) : null;
       const lottery = toLotteryConfig(request.config);
       const prepared = await ctx.environment.prepare(lottery);
       let expected = last ? last.level + 1 : 0;
@@ -122,11 +116,8 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
           onProgress: (p) => reporter.progress({ run: id, ...p }),
           onLevel: (record, checkpoint) => {
             if (record.level !== expected) throw new Error(`run ${id}: the loop emitted level ${record.level}, expected ${expected}`);
-            const levelMasks = masks ?? denseMasks(checkpoint.nextMasks);
-            const rel = writeLevelCheckpoint(store.workspace, id, record, levelMasks, checkpoint);
+            const rel = writeLevelCheckpoint(store.workspace, id, record, checkpoint);
             store.recordLevel(id, token, record, { checkpoint: rel, finished: checkpoint.finished, stopReason: checkpoint.stopReason });
-            // Copies: the loop may reuse its arrays for the next level.
-            masks = copyMasks(checkpoint.nextMasks);
             expected = record.level + 1;
             records.push(record);
             reporter.level(levelEvent(id, record, false));
@@ -155,10 +146,6 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
     reporter.runDone({ ...doneEvent(id, interrupted ? 'interrupted' : 'failed', null, records, false), ...(interrupted ? {} : { error: message }) });
     throw err;
   }
-}
-
-function copyMasks(masks: Map<string, Float32Array>): Map<string, Float32Array> {
-  return new Map([...masks].map(([k, v]) => [k, v.slice()]));
 }
 
 function abortError(signal: AbortSignal): Error {

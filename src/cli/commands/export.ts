@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
-import { readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
+import { levelMasks, readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
 import { openStore } from '../../experiment/store.js';
 import { workspaceOption } from './run.js';
 
@@ -36,6 +36,12 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
       throw new UserError(`run ${id}: no level ${opts.level} (stored: ${have})`);
     }
     const level = readLevelTensors(store.workspace, state.checkpoint);
+    const checkpointOf = (k: number) => {
+      const s = states.find((x) => x.level === k);
+      if (!s) throw new UserError(`run ${id}: level ${k} is missing from the store`);
+      return s.checkpoint;
+    };
+    const masks = levelMasks(store.workspace, opts.level, checkpointOf);
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     if (opts.weights === 'trained') {
       for (const [name, t] of level.trained) out.set(name, t);
@@ -43,12 +49,12 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
       const rewindPath = join(store.workspace, 'runs', id, REWIND_FILE);
       if (!existsSync(rewindPath)) throw new UserError(`${rewindPath}: the rewind checkpoint of this run is missing`);
       for (const [name, t] of readSafetensors(rewindPath).tensors) {
-        const mask = level.masks.get(name);
+        const mask = masks.get(name);
         const data = Float32Array.from(t.data, (v, i) => (mask ? v * mask.data[i] : v));
         out.set(name, { shape: t.shape, data });
       }
     }
-    for (const [name, m] of level.masks) out.set(`${name}_mask`, m);
+    for (const [name, m] of masks) out.set(`${name}_mask`, m);
     const record = store.levelRecords(id).find((r) => r.level === opts.level);
     writeSafetensors(opts.out, out, {
       format: 'pt',
@@ -58,7 +64,7 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
       density: String(record?.density ?? ''),
       model: store.getRun(id)?.config.model ?? '',
     });
-    return { path: opts.out, tensors: out.size, masks: level.masks.size };
+    return { path: opts.out, tensors: out.size, masks: masks.size };
   } finally {
     store.close();
   }
