@@ -29,31 +29,42 @@ const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
 
 const DENSITIES = [1, 0.2, 0.05, 0.01];
 
-/** A small seeded generator (xorshift32) for the benchmark's synthetic layers. */
-function generator(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
+/**
+ * The counter hash of test/graph/reference.ts (MurmurHash3's finaliser), so that
+ * `scripts/scipy_spectra.py --bench` builds the same matrices for SciPy's svds.
+ */
+function hash32(seed: number, i: number): number {
+  let x = (Math.imul(i >>> 0, 0x9e3779b1) + Math.imul(seed >>> 0, 0x85ebca77)) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b) >>> 0;
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
+/**
+ * Entry k: weight = std * sqrt(-2 ln u1) cos(2 pi u2) with u = (hash + 0.5) / 2^32 of counters
+ * 3k and 3k+1 (Kaiming-normal, std = sqrt(2 / fan_in)); kept when hash(3k+2) < density * 2^32.
+ */
 function syntheticLayer(shape: number[], density: number, seed: number): { weight: Float32Array; mask: Float32Array } {
   const n = shape.reduce((a, b) => a * b, 1);
-  const fanIn = n / shape[0];
-  const std = Math.sqrt(2 / fanIn);
-  const rand = generator(seed);
+  const std = Math.sqrt(2 / (n / shape[0]));
+  const threshold = Math.round(density * 2 ** 32);
   const weight = new Float32Array(n);
-  for (let i = 0; i < n; i++) weight[i] = std * Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand());
   const mask = new Float32Array(n);
-  for (let i = 0; i < n; i++) mask[i] = rand() < density ? 1 : 0;
+  for (let k = 0; k < n; k++) {
+    const u1 = (hash32(seed, 3 * k) + 0.5) / 2 ** 32;
+    const u2 = (hash32(seed, 3 * k + 1) + 0.5) / 2 ** 32;
+    weight[k] = std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    mask[k] = hash32(seed, 3 * k + 2) < threshold ? 1 : 0;
+  }
   return { weight, mask };
 }
 
 function layerInput(shape: number[], density: number): LayerInput {
-  const layer = syntheticLayer(shape, density, 1000 + shape.reduce((a, b) => a + b, 0));
+  // seed: the shape's sum, as in scripts/scipy_spectra.py --bench
+  const layer = syntheticLayer(shape, density, shape.reduce((a, b) => a + b, 0));
   return { name: shape.join('x'), kind: shape.length === 4 ? 'conv' : 'linear', shape, weight: layer.weight, mask: layer.mask };
 }
 

@@ -11,6 +11,12 @@ degrees over non-isolated vertices and connected components (scipy.sparse.csgrap
 
 Run with Debian's python3-scipy:  /usr/bin/python3 scripts/scipy_spectra.py
 Writes test/fixtures/graph/scipy_spectra.json.
+
+  /usr/bin/python3 scripts/scipy_spectra.py --bench
+times scipy.sparse.linalg.svds(k=2) (ARPACK, default tolerance) on the matrices of
+`npm run bench -- spectral` (vgg19's layer shapes, Kaiming-normal weights from the same counter
+hash, densities 100/20/5/1%, unweighted and weighted) and prints the totals, for comparison.
+Only the two singular values are timed (no degrees, components or matrix construction).
 """
 import json
 import os
@@ -135,5 +141,52 @@ def main():
         f.write("\n")
 
 
+VGG19_SHAPES = [((64, 3, 3, 3), 1), ((64, 64, 3, 3), 1), ((128, 64, 3, 3), 1), ((128, 128, 3, 3), 1),
+                ((256, 128, 3, 3), 1), ((256, 256, 3, 3), 3), ((512, 256, 3, 3), 1), ((512, 512, 3, 3), 7),
+                ((10, 512), 1)]
+
+
+def bench_layer(shape, density):
+    """The matrices of bench/spectral.ts: counters 3k, 3k+1 (Box-Muller) and 3k+2 (mask)."""
+    n = int(np.prod(shape))
+    seed = int(sum(shape))
+    k = np.arange(n, dtype=np.uint64)
+    u1 = (hash32(seed, 3 * k).astype(np.float64) + 0.5) / 2**32
+    u2 = (hash32(seed, 3 * k + 1).astype(np.float64) + 0.5) / 2**32
+    std = np.sqrt(2.0 / (n / shape[0]))
+    weight = (std * np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)).astype(np.float32)
+    mask = hash32(seed, 3 * k + 2) < np.uint64(round(density * 2**32))
+    rows = shape[0]
+    return mask.reshape(rows, -1), weight.reshape(rows, -1)
+
+
+def bench():
+    grand = 0.0
+    for density in (1.0, 0.2, 0.05, 0.01):
+        total = 0.0
+        for shape, count in VGG19_SHAPES:
+            mask, weight = bench_layer(shape, density)
+            times = []
+            for b in (mask.astype(np.float64), np.abs(weight.astype(np.float64)) * mask):
+                csr = sp.csr_matrix(b)
+                svds(csr, k=2, return_singular_vectors=False)  # warm-up
+                reps = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    svds(csr, k=2, return_singular_vectors=False)
+                    reps.append((time.perf_counter() - t0) * 1e3)
+                times.append(sorted(reps)[1])
+            ms = sum(times)
+            total += ms * count
+            print(json.dumps({"suite": "scipy", "name": f"svds_{shape[0]}x{mask.shape[1]}_d{density * 100:g}", "value": round(ms, 3), "unit": "ms", "note": f"x{count} layers, unweighted + weighted"}), flush=True)
+        print(json.dumps({"suite": "scipy", "name": f"vgg19_total_d{density * 100:g}", "value": round(total, 1), "unit": "ms"}), flush=True)
+        grand += total
+    print(json.dumps({"suite": "scipy", "name": "vgg19_total", "value": round(grand, 1), "unit": "ms", "note": "svds k=2 only, 1 process"}), flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--bench" in sys.argv:
+        bench()
+    else:
+        main()

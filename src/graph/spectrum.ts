@@ -15,9 +15,12 @@
  *    - unweighted and complete (K(a, b)): sigma_1 = sqrt(a b), sigma_2 = 0;
  *    - otherwise Lanczos with full reorthogonalisation, either
  *      a. Golub-Kahan-Lanczos bidiagonalisation on B itself (two sparse products per step), or
- *      b. symmetric Lanczos on the dense Gram matrix of the smaller side, when building it
- *         (sum over the longer side of outer products of its sparse vectors) plus its dense
- *         products cost less than (a); its size is bounded (GRAM_MAX_SIDE).
+ *      b. symmetric Lanczos on the Gram matrix of the smaller side, either built densely (sum
+ *         over the longer side of outer products of its sparse vectors; size bounded by
+ *         GRAM_MAX_SIDE) or applied as two sparse products (at low density, where the
+ *         reorthogonalisation against the longer side's vectors is what (a) would pay for),
+ *      whichever a cost model in measured units (a dense multiply-add = 1, an indexed one = 3)
+ *      says is cheapest.
  *      The Gram path squares the spectrum, so it cannot resolve sigma_2 much below sigma_1:
  *      when it finds sigma_2 < 1e-2 sigma_1 the component is redone with (a), which works on
  *      sigma directly.
@@ -73,7 +76,7 @@ export interface TopPair {
   s1: number;
   s2: number;
   /** which path computed it (for the benchmark and tests) */
-  method: 'star' | 'complete' | 'gkl' | 'gram';
+  method: 'star' | 'complete' | 'gkl' | 'gram' | 'gram-implicit';
   steps: number;
 }
 
@@ -182,12 +185,12 @@ export function topPair(b: SparseBlock): TopPair {
   // (gathered or scattered) one costs about three.
   const product = b.dense ? 1 : SPARSE_COST;
   const gklCost = k * (2 * nnz * product + 2 * k * (b.rows + b.cols));
-  if (side <= GRAM_MAX_SIDE) {
-    const gramCost = gramBuildCost(b) + k * (side * side + 2 * k * side);
-    if (gramCost < gklCost) {
-      const r = gramTopPair(b);
-      if (r.s2 >= 1e-2 * r.s1) return r;
-    }
+  // Lanczos on the smaller side's Gram operator applied as two sparse products (no matrix built)
+  const implicitCost = k * (2 * nnz * product + 2 * k * side);
+  const explicitCost = side <= GRAM_MAX_SIDE ? gramBuildCost(b) + k * (side * side + 2 * k * side) : Infinity;
+  if (Math.min(implicitCost, explicitCost) < gklCost) {
+    const r = gramTopPair(b, explicitCost <= implicitCost);
+    if (r.s2 >= 1e-2 * r.s1) return r;
   }
   return gklTopPair(b);
 }
@@ -514,8 +517,14 @@ export function gramMatrix(b: SparseBlock): { G: Float64Array; p: number } {
 }
 
 /** Symmetric Lanczos with full reorthogonalisation on the dense Gram matrix; sigma = sqrt(lambda). */
-export function gramTopPair(b: SparseBlock): TopPair {
-  const { G, p } = gramMatrix(b);
+export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
+  // explicit: the dense p x p Gram matrix; otherwise G q = B (B^T q) (rows <= cols) or
+  // B^T (B q), through a vector `t` of the longer side.
+  const byCols = b.rows <= b.cols;
+  const p = byCols ? b.rows : b.cols;
+  const G = explicit ? gramMatrix(b).G : null;
+  const t = new Float64Array(byCols ? b.cols : b.rows);
+  const wT = explicit ? null : denseTranspose(b);
   const Q: Float64Array[] = [startVector(p)];
   const alpha: number[] = [];
   const beta: number[] = [];
@@ -525,7 +534,15 @@ export function gramTopPair(b: SparseBlock): TopPair {
   let l2 = 0;
   for (let k = 1; k <= p; k++) {
     const q = Q[k - 1];
-    for (let i = 0; i < p; i++) {
+    if (G === null) {
+      if (byCols) {
+        multiplyTransposed(b, q, t, wT);
+        multiply(b, t, w);
+      } else {
+        multiply(b, q, t);
+        multiplyTransposed(b, t, w, wT);
+      }
+    } else for (let i = 0; i < p; i++) {
       const row = i * p;
       let s0 = 0;
       let s1 = 0;
@@ -556,10 +573,10 @@ export function gramTopPair(b: SparseBlock): TopPair {
     l2 = Math.max(theta[1], 0);
     // sigma = sqrt(lambda): a relative error eps on lambda is eps / 2 on sigma.
     const converged = k >= 2 && err[0] <= 2 * REL_TOL * l1 && err[1] <= 2 * REL_TOL * l2 + 1e-14 * l1;
-    if (bk === 0 || k === p || converged) return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: 'gram', steps: k };
+    if (bk === 0 || k === p || converged) return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: explicit ? 'gram' : 'gram-implicit', steps: k };
     const next = new Float64Array(p);
     for (let i = 0; i < p; i++) next[i] = w[i] / bk;
     Q.push(next);
   }
-  return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: 'gram', steps: p };
+  return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: explicit ? 'gram' : 'gram-implicit', steps: p };
 }
