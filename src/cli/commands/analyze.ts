@@ -12,7 +12,7 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { analyzeLayer, networkRegime } from '../../graph/index.js';
+import { analyzeLayers, networkRegime } from '../../graph/index.js';
 import type { Criterion, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime } from '../../graph/types.js';
 import { readModelLayers } from '../../io/model.js';
 
@@ -49,8 +49,11 @@ export function keepsUnder(v: LayerVerdicts, criteria: Criterion[]): boolean {
   return criteria.some((c) => v[c]);
 }
 
+/** Below this many weights in all, worker threads cost more than they save. */
+const PARALLEL_MIN_WEIGHTS = 4_000_000;
+
 /** Analyses every Linear/Conv layer of a model file (optionally filtered by name). */
-export function analyzeModel(modelPath: string, opts: { mask?: string | null; layers?: string | null; criteria: Criterion[] }): ModelReport {
+export async function analyzeModel(modelPath: string, opts: { mask?: string | null; layers?: string | null; criteria: Criterion[] }): Promise<ModelReport> {
   let filter: RegExp | null = null;
   if (opts.layers) {
     try {
@@ -64,7 +67,9 @@ export function analyzeModel(modelPath: string, opts: { mask?: string | null; la
   if (chosen.length === 0) {
     throw new UserError(`--layers: "${opts.layers}" matches none of the layers of ${modelPath} (${all.map((l) => l.name).join(', ')})`);
   }
-  const layers = chosen.map((l) => analyzeLayer({ name: l.name, kind: l.kind, shape: l.shape, weight: l.weight, mask: l.mask }));
+  const inputs = chosen.map((l) => ({ name: l.name, kind: l.kind, shape: l.shape, weight: l.weight, mask: l.mask }));
+  const total = inputs.reduce((n, l) => n + l.weight.length, 0);
+  const layers = await analyzeLayers(inputs, total >= PARALLEL_MIN_WEIGHTS ? {} : { threads: 1 });
   // networkRegime over the per-layer "any chosen criterion" verdicts, expressed through 'combined'.
   const regime = networkRegime(
     layers.map((a) => ({ ...a.verdicts, combined: keepsUnder(a.verdicts, opts.criteria) })),
@@ -207,10 +212,10 @@ export function register(program: Command): void {
     .option('--criteria <list>', 'criteria of the verdict, any of UE,UD,WE,WD (a layer keeps the property when one holds)', DEFAULT_CRITERIA)
     .option('--json', 'print JSON')
     .option('--csv', 'print CSV, one row per layer')
-    .action((model: string, opts: AnalyzeOptions) => {
+    .action(async (model: string, opts: AnalyzeOptions) => {
       if (opts.json && opts.csv) throw new UserError('--json and --csv cannot be used together');
       const criteria = parseCriteria(opts.criteria);
-      const report = analyzeModel(model, { mask: opts.mask ?? null, layers: opts.layers ?? null, criteria });
+      const report = await analyzeModel(model, { mask: opts.mask ?? null, layers: opts.layers ?? null, criteria });
       process.stdout.write(opts.json ? reportJson(report) : opts.csv ? reportCsv(report) : reportTable(report));
     });
 }
