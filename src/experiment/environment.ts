@@ -2,6 +2,7 @@
  * The real environment of a run: the pruning loop of src/prune, the wasm kernels and the dataset
  * named by the config. Tests and benchmarks pass other environments to executeRun.
  */
+import { join } from 'node:path';
 import { loadDataset } from '../data/index.js';
 import { createKernels } from '../engine/index.js';
 import { runLottery } from '../prune/lottery.js';
@@ -10,8 +11,9 @@ import type { RunEnvironment } from './runner.js';
 export interface EnvironmentOptions {
   /** compute threads (default: all cores) */
   threads?: number;
-  /** where decoded image folders are cached */
-  cacheDir?: string;
+  /** the run's workspace: decoded image folders are cached in <workspace>/cache unless
+   *  RAMANUJAN_CACHE_DIR says otherwise */
+  workspace?: string;
 }
 
 export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
@@ -20,7 +22,7 @@ export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
     async prepare(config) {
       const dataset = await loadDataset(config.data.dataset, {
         dataDir: config.data.dataDir,
-        cacheDir: opts.cacheDir,
+        cacheDir: opts.workspace && !process.env.RAMANUJAN_CACHE_DIR ? join(opts.workspace, 'cache') : undefined,
         trainSubset: config.data.trainSubset,
         testSubset: config.data.testSubset,
       });

@@ -5,4 +5,4 @@
 import { realEnvironment } from './environment.js';
 import { serveSweepWorker } from './sweep.js';
 
-serveSweepWorker(({ threads }) => realEnvironment({ threads }));
+serveSweepWorker((opts) => realEnvironment(opts));

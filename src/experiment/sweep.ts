@@ -303,7 +303,7 @@ function lastLine(text: string): string {
  * The body of a worker process: waits for one run request from the parent, executes it with the
  * given environment, reports its events over IPC, and exits.
  */
-export function serveSweepWorker(makeEnvironment: (opts: { threads: number }) => RunEnvironment): void {
+export function serveSweepWorker(makeEnvironment: (opts: { threads: number; workspace: string }) => RunEnvironment): void {
   const controller = new AbortController();
   process.on('SIGINT', () => controller.abort(new Error('interrupted')));
   process.once('message', (m: WorkerRequest) => {
@@ -316,7 +316,7 @@ export function serveSweepWorker(makeEnvironment: (opts: { threads: number }) =>
         store = openStore(m.workspace, { create: true });
         await executeRun(m.request, {
           store,
-          environment: makeEnvironment({ threads: m.threads }),
+          environment: makeEnvironment({ threads: m.threads, workspace: m.workspace }),
           signal: controller.signal,
           reporter: {
             runStart: (event) => void send({ type: 'start', event }),

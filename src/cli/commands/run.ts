@@ -15,7 +15,7 @@ import { DEFAULT_WORKSPACE, openStore } from '../../experiment/store.js';
 
 /** What the experiment commands can be given instead of the real loop (tests). */
 export interface ExperimentCommandDeps {
-  environment?: (opts: { threads?: number }) => RunEnvironment;
+  environment?: (opts: { threads?: number; workspace: string }) => RunEnvironment;
   /** worker module for sweeps */
   sweepWorker?: string;
 }
@@ -74,7 +74,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; force: boolean }) => {
       // Everything is validated before the workspace is touched.
       const resolved = resolveRun(source, opts.set, opts.quick);
-      const environment = (deps.environment ?? realEnvironment)({ threads: opts.threads });
+      const environment = (deps.environment ?? realEnvironment)({ threads: opts.threads, workspace: opts.workspace });
       const store = openStore(opts.workspace, { create: true });
       const interrupt = interruptSignal();
       try {
