@@ -184,7 +184,8 @@ export function quickScale(config: ExperimentConfig): ExperimentConfig {
     ...config,
     quick: true,
     data: { ...config.data, testSubset: Math.min(config.data.testSubset ?? Infinity, QUICK_TEST_SUBSET) },
-    training: { ...config.training, iterations, milestones },
+    // The scaled iterations replace epochs (which would set them again).
+    training: { ...config.training, iterations, epochs: null, milestones },
     pruning: {
       ...config.pruning,
       rewindIteration: config.pruning.rewindIteration === 0 ? 0 : scale(config.pruning.rewindIteration),

@@ -4,7 +4,8 @@
  * knob a typed field with a default and a one-line description, grouped by what it configures).
  *
  * A parsed config is a `LotteryConfig` (src/prune/config.ts, what the pruning loop takes) plus
- * `quick`, the mark that `--quick` scaled it down. Parsing is idempotent: parsing a parsed config
+ * `quick`, the mark that `--quick` scaled it down, and `training.epochs`, which (when set) fixes
+ * `training.iterations` from the dataset's size. Parsing is idempotent: parsing a parsed config
  * gives it back unchanged, so the resolved config stored with a run can be read again as a config.
  *
  * Multi-seed experiments are not a run setting: a run has one `seed`, and sweeps and presets list
@@ -68,6 +69,7 @@ const trainingSchema = z
     weightDecay: z.number().min(0).default(0).describe('L2 weight decay'),
     batchSize: z.number().int().positive().default(60).describe('training minibatch size'),
     iterations: z.number().int().positive().default(20000).describe('training iterations per pruning level'),
+    epochs: z.number().positive().nullable().default(null).describe('passes over the training set per level instead of iterations (null: use iterations)'),
     schedule: z.enum(['constant', 'cosine', 'step']).default('constant').describe('learning-rate schedule over the iterations of one level'),
     milestones: z.array(z.number().int().positive()).default([]).describe("'step' schedule: iterations at which the lr is multiplied by gamma"),
     gamma: z.number().gt(0).max(1).default(0.1).describe("'step' schedule: lr factor at each milestone"),
@@ -121,8 +123,24 @@ const topSchema = z.strictObject({
   evaluation: evaluationSchema.prefault({}),
 });
 
+/** Training images of the built-in datasets (an image folder's count is known only once loaded). */
+export const TRAIN_SIZES: Record<string, number> = { mnist: 60000, 'fashion-mnist': 60000, cifar10: 50000 };
+
+/** `training.epochs` sets `training.iterations`: ceil(epochs x training images / batch size). */
+function deriveIterations(cfg: z.output<typeof topSchema>, ctx: z.core.$RefinementCtx<z.output<typeof topSchema>>) {
+  const epochs = cfg.training.epochs;
+  if (epochs === null) return cfg;
+  const size = TRAIN_SIZES[datasetKind(cfg.data.dataset) ?? ''];
+  if (size === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['training', 'epochs'], message: `the size of ${cfg.data.dataset} is not known before it is loaded: give training.iterations instead` });
+    return z.NEVER;
+  }
+  const images = Math.min(size, cfg.data.trainSubset ?? size);
+  return { ...cfg, training: { ...cfg.training, iterations: Math.max(1, Math.ceil((epochs * images) / cfg.training.batchSize)) } };
+}
+
 /** Checks that involve more than one field. */
-export const experimentSchema = topSchema.superRefine((cfg, ctx) => {
+export const experimentSchema = topSchema.transform(deriveIterations).superRefine((cfg, ctx) => {
   const allowed = MODEL_DATASETS[cfg.model];
   const kind = datasetKind(cfg.data.dataset);
   if (kind !== null && kind !== 'folder' && !allowed.includes(kind)) {
@@ -163,7 +181,7 @@ export type ExperimentConfigInput = z.input<typeof experimentSchema>;
 
 // The schema must produce exactly the loop's config type (checked at compile time both ways).
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const _producesLotteryConfig: Exact<Omit<ExperimentConfig, 'quick'>, LotteryConfig> = true;
+const _producesLotteryConfig: Exact<Omit<ExperimentConfig, 'quick' | 'training'> & { training: Omit<ExperimentConfig['training'], 'epochs'> }, LotteryConfig> = true;
 void _producesLotteryConfig;
 
 /** Validates a raw config object (from YAML/JSON plus overrides); `source` names it in errors. */
@@ -175,8 +193,9 @@ export function parseExperimentConfig(raw: unknown, source: string): ExperimentC
 
 /** The part of a config the pruning loop takes. */
 export function toLotteryConfig(config: ExperimentConfig): LotteryConfig {
-  const { quick: _quick, ...lottery } = config;
-  return lottery;
+  const { quick: _quick, training, ...rest } = config;
+  const { epochs: _epochs, ...trainingConfig } = training;
+  return { ...rest, training: trainingConfig };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -242,3 +242,15 @@ test('layer names in the exclude lists are checked against the model before anyt
   assert.deepEqual(resolveRun('conv4-cifar10', [], false).config.evaluation.excludeFromAnalysis, ['features.0.weight', 'classifier.4.weight']);
   assert.equal(resolveRun('lenet-mnist', [parseSetOption('pruning.excludeFromPruning=[fc3.weight]')], false).config.pruning.excludeFromPruning[0], 'fc3.weight');
 });
+
+test('training.epochs sets the iterations from the dataset size; --quick replaces it', () => {
+  const c = parseExperimentConfig({ training: { epochs: 2, batchSize: 60 } }, 'x');
+  assert.equal(c.training.iterations, 2000, '2 x 60000 / 60');
+  assert.equal(parseExperimentConfig({ training: { epochs: 1, batchSize: 64 }, data: { trainSubset: 1000 } }, 'x').training.iterations, 16);
+  assert.equal(parseExperimentConfig({ model: 'conv4', data: { dataset: 'cifar10' }, training: { epochs: 0.5, batchSize: 50 } }, 'x').training.iterations, 500);
+  assert.deepEqual(parseExperimentConfig(structuredClone(c), 'again'), c);
+  assert.equal('epochs' in toLotteryConfig(c).training, false);
+  assert.match(userError(() => parseExperimentConfig({ data: { dataset: 'folder:/x' }, training: { epochs: 1 } }, 'x')), /training\.epochs: the size of folder:\/x is not known before it is loaded/);
+  const quick = buildConfig({ training: { epochs: 10 } }, [], true, 'x');
+  assert.deepEqual([quick.training.iterations, quick.training.epochs], [QUICK_ITERATIONS['lenet-300-100'], null]);
+});
