@@ -106,6 +106,11 @@ export type EdgeWeights = Float32Array | Float64Array;
 export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float64Array | null): EdgeWeights | null {
   if (values === null) return null;
   const w = values instanceof Float32Array ? new Float32Array(g.edges) : new Float64Array(g.edges);
+  if (g.edges === g.rows * g.cols) {
+    // complete graph: edge order is the weight's own order
+    for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[e]);
+    return w;
+  }
   const { rowPtr, colIdx, cols } = g;
   for (let i = 0; i < g.rows; i++) {
     const base = i * cols;
@@ -170,6 +175,18 @@ export interface Components {
  */
 export function connectedComponents(g: BipartiteStructure, keep: EdgeWeights | null = null): Components {
   const { rows, cols } = g;
+  if (keep === null && rows > 0 && cols > 0 && g.edges === rows * cols) {
+    // complete graph: one component holding every vertex
+    return {
+      count: 1,
+      labelL: new Int32Array(rows),
+      labelR: new Int32Array(cols),
+      sizeL: Int32Array.of(rows),
+      sizeR: Int32Array.of(cols),
+      largestL: rows,
+      largestR: cols,
+    };
+  }
   const touched = new Uint8Array(rows + cols);
   // parent[v] for v < rows is row v, parent[rows + j] is column j.
   const parent = new Int32Array(rows + cols);
