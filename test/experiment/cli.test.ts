@@ -113,7 +113,7 @@ test('--json: one event per line with the fixed keys', () => {
 test('SIGKILL mid-run, then the same command: resumes and ends with the uninterrupted records', async () => {
   const killed = tmp('killed');
   const reference = tmp('reference');
-  const env = { STANDIN_LEVEL_DELAY_MS: '150' };
+  const env = { STANDIN_LEVEL_DELAY_MS: '300' };
   let id = '';
   const first = start([...RUN, '--workspace', killed], env, (line, child) => {
     const e = decodeEvent(line);
@@ -145,7 +145,9 @@ test('SIGKILL mid-run, then the same command: resumes and ends with the uninterr
 
 test('a concurrent attempt at the same run is refused; Ctrl-C interrupts cleanly and the run resumes', async () => {
   const ws = tmp('concurrent');
-  const env = { STANDIN_LEVEL_DELAY_MS: '200' };
+  // Slow levels, so the first run is still going while the second attempt starts (a second or
+  // two on a loaded machine).
+  const env = { STANDIN_LEVEL_DELAY_MS: '1500' };
   let refused: ReturnType<typeof cli> | null = null;
   let pid = 0;
   const first = start([...RUN, '--workspace', ws], env, (line, child) => {
