@@ -3,6 +3,11 @@
  * a process works on it, and the check whether that holder is still alive. A process killed with
  * SIGKILL leaves its row behind; the next attempt sees that the pid is gone (or now belongs to a
  * process that started at another time) and takes the run over.
+ *
+ * Hand-written rather than a lock-file package (proper-lockfile and the like): those detect a
+ * stale lock by a file's age, refreshed by a timer, and a run's training keeps the event loop busy
+ * for long stretches, so the timer would lapse and a live run would look dead. Whether the holding
+ * process exists is the fact that matters, and it is one system call.
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';

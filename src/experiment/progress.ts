@@ -2,6 +2,10 @@
  * How a run shows itself: a live status line on a terminal (run, level k of K, iteration, loss,
  * accuracy, ETA), plain lines when the output is not a terminal (logs, CI), or one JSON event per
  * line for other programs (`--json`, keys fixed in events.ts).
+ *
+ * The status line is a few lines of ANSI (carriage return, erase line) rather than a progress-bar
+ * package: the level lines must scroll above it and the same events must also render as plain
+ * lines and JSON, which those packages do not do.
  */
 import type { LevelEvent, ProgressUpdate, RunDoneEvent, RunStartEvent } from './events.js';
 import { encodeEvent } from './events.js';
