@@ -11,6 +11,7 @@
  * Multi-seed experiments are not a run setting: a run has one `seed`, and sweeps and presets list
  * `seeds` (src/experiment/sweep.ts).
  */
+import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import type { LotteryConfig, ModelName } from '../prune/config.js';
@@ -354,25 +355,11 @@ function suggest(key: string): string {
   let bestDistance = Infinity;
   const groups = configFields().map((g) => g.group).filter((g) => g !== '');
   for (const candidate of [...configKeys(), ...groups, 'pruning.bound']) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    const d = distance(key.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
       bestDistance = d;
       best = candidate;
     }
   }
   return best !== null && bestDistance <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean ${best}?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length];
 }
