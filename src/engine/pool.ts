@@ -26,7 +26,16 @@ export const NARGS = 3;
 export const FAILED = 4;
 /** FN value that tells a worker to leave its loop */
 export const EXIT = -1;
-/** Atomics.load iterations before a thread goes to sleep in Atomics.wait (~100-200 us). */
+/**
+ * How long an idle worker keeps spinning before it sleeps in Atomics.wait. Between two parallel
+ * kernels the main thread often runs a little serial work (JavaScript glue, small kernels); a
+ * worker that fell asleep meanwhile costs a 30-60 us wake-up on the next task, so it keeps
+ * spinning through such gaps.
+ */
+export const SPIN_MS = 0.5;
+/** Atomics.load iterations between two clock reads while spinning. */
+export const SPIN_CHECK = 1024;
+/** Atomics.load iterations the main thread spins before waiting for a worker. */
 export const SPIN = 20000;
 
 export interface WorkerInit {

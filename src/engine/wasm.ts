@@ -28,12 +28,12 @@ import { WebAssemblyApi, type WasmGlobal, type WasmModule } from './wasm-api.js'
  * Below this density products with a masked weight run sparse. Measured with
  * `npm run bench -- engine` (masked_forward_d*): see docs/engine.md.
  */
-export const DEFAULT_SPARSE_BELOW_DENSITY = 0.3;
+export const DEFAULT_SPARSE_BELOW_DENSITY = 0.45;
 
 /** Products smaller than this many flops run on one thread (a split costs a few microseconds). */
 const PARALLEL_MIN_FLOPS = 400_000;
 /** Optimiser steps on tensors larger than this are split across threads. */
-const PARALLEL_MIN_ELEMENTS = 1 << 18;
+const PARALLEL_MIN_ELEMENTS = 1 << 20;
 /** sgemm micro-tile (assembly/gemm.ts): splits are aligned to it. */
 const MR = 4;
 const NR = 8;
@@ -49,7 +49,7 @@ type Exports = Record<string, (...args: number[]) => number> & { GEMM_SCRATCH_BY
 
 /** The wasm exports the workers may be asked to run. */
 const WORKER_FUNCTIONS = [
-  'sgemm', 'spmmRows', 'sparseWeightGrad', 'csrGather', 'cscGather', 'convForward', 'convBackward',
+  'sgemm', 'spmmRows', 'sparseWeightGrad', 'csrGather', 'cscGather', 'convForward', 'convBackward', 'im2col',
   'adamStep', 'sgdStep', 'transpose',
 ];
 

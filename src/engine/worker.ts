@@ -3,7 +3,7 @@
  * main thread posts in its control slot (protocol in src/engine/pool.ts) until told to exit.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DONE, EXIT, FAILED, FN, NARGS, SEQ, SLOT_BYTES, SLOT_INTS, MAX_ARGS, SPIN, type WorkerInit } from './pool.js';
+import { DONE, EXIT, FAILED, FN, NARGS, SEQ, SLOT_BYTES, SLOT_INTS, MAX_ARGS, SPIN_CHECK, SPIN_MS, type WorkerInit } from './pool.js';
 import { WebAssemblyApi } from './wasm-api.js';
 
 const init = workerData as WorkerInit;
@@ -22,8 +22,14 @@ parentPort!.postMessage('ready');
 
 for (;;) {
   let spins = 0;
+  let since = performance.now();
   while (Atomics.load(slot, SEQ) === seq) {
-    if (++spins > SPIN) Atomics.wait(slot, SEQ, seq);
+    if (++spins % SPIN_CHECK !== 0) continue;
+    const now = performance.now();
+    if (now - since > SPIN_MS) {
+      Atomics.wait(slot, SEQ, seq);
+      since = performance.now();
+    }
   }
   seq = Atomics.load(slot, SEQ);
   const fn = slot[FN];

@@ -410,7 +410,7 @@ describe('optimisers', () => {
 
   it('large tensors are split across threads with the same result as one thread', () => {
     const rand = seeded(300);
-    const n = (1 << 18) + 13;
+    const n = (1 << 20) + 13;
     const mask = randomMask(one, n, 0.5, rand);
     const p1 = randomArray(one, n, rand);
     const g = randomArray(one, n, rand);
