@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeEvent } from '../../src/experiment/events.js';
 import { openStore } from '../../src/experiment/store.js';
 import { PRESETS } from '../../src/experiment/presets.js';
+import { configFields } from '../../src/experiment/schema.js';
 import { withoutTimings } from './stand-in.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -218,4 +219,13 @@ test('presets: one line each', () => {
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, PRESETS.length);
   for (const p of PRESETS) assert.ok(lines.some((l) => l.startsWith(`${p.name} `)), p.name);
+});
+
+test('run --help lists every config key with its description, from the schema', () => {
+  const r = cli(['run', '--help']);
+  assert.equal(r.status, 0);
+  for (const group of configFields()) {
+    for (const f of group.fields) assert.ok(r.stdout.includes(`${f.key} `) && r.stdout.includes(f.description), f.key);
+  }
+  assert.match(r.stdout, /training\.lr\s+learning rate \[number > 0; default 0\.0012\]/);
 });
