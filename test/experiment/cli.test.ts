@@ -229,3 +229,34 @@ test('run --help lists every config key with its description, from the schema', 
   }
   assert.match(r.stdout, /training\.lr\s+learning rate \[number > 0; default 0\.0012\]/);
 });
+
+test('killed with SIGKILL at many moments (mid-level, mid-write), the run still ends with the uninterrupted records', async () => {
+  const ws = tmp('many-kills');
+  const reference = tmp('many-kills-reference');
+  const args = ['run', 'lenet-mnist', '--set', 'pruning.maxLevels=12', '--set', 'training.iterations=10', '--json', '--workspace', ws];
+  const env = { STANDIN_LEVEL_DELAY_MS: '15' };
+  let id = '';
+  for (const delayMs of [3, 10, 20, 30, 45, 60]) {
+    const { exited } = start(args, env, (line, child) => {
+      const e = decodeEvent(line);
+      if (e.event !== 'run-start') return;
+      id = e.run as string;
+      setTimeout(() => child.kill('SIGKILL'), delayMs);
+    });
+    await exited;
+  }
+  const last = cli(args, env);
+  assert.equal(last.status, 0, last.stderr);
+  // The kills left work to do, and some of it had been done.
+  const lastEvents = last.stdout.trim().split('\n').map(decodeEvent);
+  assert.equal(lastEvents[0].mode, 'resume');
+  const computed = lastEvents.filter((e) => e.event === 'level' && e.replayed === false).length;
+  assert.ok(computed > 0 && computed < 13, `the last attempt computed ${computed} of 13 levels`);
+  assert.equal(cli([...args.slice(0, -1), reference]).status, 0);
+  const a = openStore(ws);
+  const b = openStore(reference);
+  assert.equal(a.levelRecords(id).length, 13);
+  assert.deepEqual(withoutTimings(a.levelRecords(id)), withoutTimings(b.levelRecords(id)));
+  a.close();
+  b.close();
+});
