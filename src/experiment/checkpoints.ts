@@ -18,7 +18,7 @@
  * Together with the stored records, the last level's file and the rewind file are exactly the
  * `LotteryCheckpoint` the pruning loop resumes from.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileError } from '../errors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
@@ -140,4 +140,22 @@ export function readCheckpoint(
     finished: state.finished,
     stopReason: state.stopReason,
   };
+}
+
+/**
+ * Removes the temporary files of checkpoint writes that a killed process left in a run's folder
+ * (writes go to `.<name>.<pid>.<random>.tmp` and are renamed when complete). Called by the process
+ * that holds the run, so no live writer owns them.
+ */
+export function removeStaleTemporaryFiles(workspace: string, runId: string): number {
+  const dir = join(workspace, 'runs', runId);
+  if (!existsSync(dir)) return 0;
+  let removed = 0;
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith('.') && name.endsWith('.tmp')) {
+      unlinkSync(join(dir, name));
+      removed++;
+    }
+  }
+  return removed;
 }

@@ -15,7 +15,7 @@ import type { Kernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
 import type { LotteryOptions } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
-import { readCheckpoint, writeLevelCheckpoint, type LotteryCheckpoint } from './checkpoints.js';
+import { readCheckpoint, removeStaleTemporaryFiles, writeLevelCheckpoint, type LotteryCheckpoint } from './checkpoints.js';
 import { levelEvent, type ProgressUpdate, type RunDoneEvent, type RunStartEvent, type LevelEvent } from './events.js';
 import { runId } from './run-id.js';
 import { toLotteryConfig, type ExperimentConfig } from './schema.js';
@@ -92,6 +92,7 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
   }
 
   const token = claim.token;
+  removeStaleTemporaryFiles(store.workspace, id);
   const states = store.levelStates(id);
   const last = states.length > 0 ? states[states.length - 1] : null;
   reporter.runStart(startEvent(last ? 'resume' : 'new', last?.level ?? null));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
@@ -106,10 +106,14 @@ test('an interrupted run resumes from its last level and ends with the uninterru
   assert.equal(store.getRun(id)!.status, 'interrupted');
   assert.equal(store.levelRecords(id).length, 3);
 
+  // A write cut short by a kill leaves a temporary file; the next holder removes it.
+  const stale = join(ws, 'runs', id, '.level-0003.safetensors.12345.abc.tmp');
+  writeFileSync(stale, 'partial');
   const counted = countingEnvironment(standInEnvironment());
   const rec = recorder();
   const done = await executeRun({ config: cfg, label: 'x', preset: null }, { store, environment: counted.env, reporter: rec.reporter });
   assert.equal(counted.resumedFrom(), 2, 'resumed from the checkpoint of level 2');
+  assert.equal(existsSync(stale), false, 'stale temporary file removed');
   assert.equal((rec.events[0] as RunStartEvent).mode, 'resume');
   assert.deepEqual(
     rec.events.filter((e): e is LevelEvent => e.event === 'level').map((e) => [e.level, e.replayed]),
