@@ -21,7 +21,7 @@
  * other process ever sees it half-made.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { GraphMetrics, LayerVerdicts } from '../graph/types.js';
@@ -345,6 +345,30 @@ export class RunStore {
     if (!row || row.owner_token !== token) {
       throw new Error(`run ${id}: this process no longer holds the run (another process took it over)`);
     }
+  }
+
+  /**
+   * Deletes a run: its rows (levels, layers, decisions... by cascade), its events and its
+   * checkpoint folder. Refuses (UserError) while a live process holds it. Rows go first, so a
+   * failure while removing files leaves no stored level pointing at a missing checkpoint.
+   * Returns false if there was no such run. (`ramanujan demo --fresh`.)
+   */
+  deleteRun(id: string): boolean {
+    const deleted = this.db
+      .transaction((): boolean => {
+        const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+        if (!row) return false;
+        const holder = rowOwner(row);
+        if (holder && ownerAlive(holder)) {
+          throw new UserError(`run ${id} is running in process ${holder.pid}${holder.host === currentOwner().host ? '' : ` on host ${holder.host}`}; stop it before deleting it`);
+        }
+        this.db.prepare('DELETE FROM events WHERE run_id = ?').run(id);
+        this.db.prepare('DELETE FROM runs WHERE id = ?').run(id);
+        return true;
+      })
+      .immediate();
+    rmSync(this.runDir(id), { recursive: true, force: true });
+    return deleted;
   }
 
   // -------------------------------------------------------------------------------------------
