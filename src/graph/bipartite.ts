@@ -119,6 +119,13 @@ export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float6
   return w;
 }
 
+/** Whether any edge weighs exactly 0 (such edges are in the graph but not in B's support). */
+export function hasZeroWeight(w: EdgeWeights | null): boolean {
+  if (w === null) return false;
+  for (let e = 0; e < w.length; e++) if (w[e] === 0) return true;
+  return false;
+}
+
 /** Degree statistics of one weighting of the graph (NOTES section 3). */
 export interface DegreeStats {
   isolatedL: number;

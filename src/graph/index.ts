@@ -8,6 +8,7 @@ import {
   connectedComponents,
   degreeStats,
   edgeWeights,
+  hasZeroWeight,
   type BipartiteStructure,
   type Components,
   type EdgeWeights,
@@ -54,7 +55,7 @@ function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeight
   }
   // Edges of weight exactly 0 belong to the graph (degrees, components) but not to B's support:
   // the spectrum's component split must use the support, or Perron-Frobenius would not apply.
-  const spectralComps = weights !== null && weights.some((x) => x === 0) ? connectedComponents(g, weights) : comps;
+  const spectralComps = hasZeroWeight(weights) ? connectedComponents(g, weights) : comps;
   const { spectrum } = graphSpectrum(g, weights, spectralComps);
   const eb = eigenBound(spectrum.t1);
   const db = degreeBound(deg.dL, deg.dR);

@@ -34,7 +34,7 @@
  * The small problems are solved by bisection (tridiagonal.ts), which keeps tiny singular values
  * accurate, so "below 1e-9 * t1 counts as 0" is decided on correct numbers.
  */
-import type { BipartiteStructure, Components, EdgeWeights } from './bipartite.js';
+import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
 
 /** Relative tolerance of Definition 3: sigma >= t1 (1 - TIE_TOL) counts as t1. */
@@ -117,8 +117,7 @@ export function graphSpectrum(g: BipartiteStructure, w: EdgeWeights | null, comp
 
 /** The graph as one block (one component): isolated rows and columns removed. */
 function wholeBlock(g: BipartiteStructure, w: EdgeWeights | null, comps: Components): SparseBlock {
-  const hasZeroWeight = w !== null && w.some((x) => x === 0);
-  if (comps.sizeL[0] === g.rows && comps.sizeR[0] === g.cols && !hasZeroWeight) {
+  if (comps.sizeL[0] === g.rows && comps.sizeR[0] === g.cols && !hasZeroWeight(w)) {
     return { rows: g.rows, cols: g.cols, rowPtr: g.rowPtr, colIdx: g.colIdx, w, dense: g.edges === g.rows * g.cols };
   }
   return splitComponents(g, w, comps)[0];
