@@ -235,3 +235,24 @@ test('checkpoint and export shapes are the PyTorch shapes of every zoo model (co
     }
   }
 });
+
+test('deleteRun removes a run\'s rows and checkpoints, and refuses while the run is held', async () => {
+  const ws = tmp('delete');
+  const store = openStore(ws, { create: true });
+  const keep = config({ seed: 31 });
+  const drop = config({ seed: 32 });
+  for (const cfg of [keep, drop]) await executeRun({ config: cfg, label: 'x', preset: null }, { store, environment: standInEnvironment(), reporter: recorder().reporter });
+  assert.equal(store.deleteRun(runId(drop)), true);
+  assert.equal(store.getRun(runId(drop)), null);
+  assert.deepEqual(store.levelRecords(runId(drop)), []);
+  assert.deepEqual(store.events(runId(drop)), []);
+  assert.equal(existsSync(join(ws, 'runs', runId(drop))), false);
+  assert.equal(store.deleteRun(runId(drop)), false, 'already gone');
+  assert.equal(store.levelRecords(runId(keep)).length, 6, 'the other run is untouched');
+  assert.ok(existsSync(join(ws, 'runs', runId(keep), 'level-0005.safetensors')));
+  // Held by a live process (this one): refused.
+  const held = config({ seed: 33 });
+  store.claimRun({ id: runId(held), config: held, label: 'h', preset: null });
+  assert.throws(() => store.deleteRun(runId(held)), (err: unknown) => err instanceof UserError && /is running in process \d+/.test(err.message));
+  store.close();
+});
