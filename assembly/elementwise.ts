@@ -322,19 +322,6 @@ export function adamStep(
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    if (mask != 0) {
-      // pruned groups of 4 (most of them in a sparse ticket): only make sure p, m, v are 0,
-      // without reading the gradient or writing memory that is already 0
-      const keep4 = f32x4.ne(v128.load(mask + o), zero);
-      if (!v128.any_true(keep4)) {
-        if (v128.any_true(v128.or(v128.or(v128.load(p + o), v128.load(m + o)), v128.load(v + o)))) {
-          v128.store(p + o, zero);
-          v128.store(m + o, zero);
-          v128.store(v + o, zero);
-        }
-        continue;
-      }
-    }
     const pv = v128.load(p + o);
     const gv = f32x4.add(v128.load(g + o), f32x4.mul(wd, pv));
     const mv = f32x4.add(f32x4.mul(b1, v128.load(m + o)), f32x4.mul(c1, gv));
