@@ -7,8 +7,9 @@
  * given density, built here for the right shapes (no model zoo needed). Figures: the time of
  * analyzeLayer (both weightings, components and degrees included) per layer shape and density
  * (median of 3, 1 with --quick), the single-thread total per density (each shape's time times its
- * number of layers) and the grand total; then the wall time of analyzeLayers over all 17 layers
- * on all cores (worker threads, layers side by side), per density and in total.
+ * number of layers) and the grand total, in wall time and in process CPU time (the latter is not
+ * inflated when other processes share the cores); then the wall time of analyzeLayers over all 17
+ * layers on all cores (worker threads, layers side by side), per density and in total.
  */
 import { availableParallelism } from 'node:os';
 import type { BenchContext } from './harness.js';
@@ -73,29 +74,46 @@ function label(shape: number[], density: number): string {
   return `${size}_d${Math.round(density * 1000) / 10}`;
 }
 
+/** CPU time of this process in ms (user + system): unlike wall time, not inflated by other processes on a shared machine. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
   const reps = ctx.quick ? 1 : 3;
   let grand = 0;
+  let grandCpu = 0;
   for (const density of DENSITIES) {
     let total = 0;
+    let totalCpu = 0;
     for (const { shape, count } of VGG19_SHAPES) {
       const input = layerInput(shape, density);
       analyzeLayer(input); // warm-up (JIT)
       const times: number[] = [];
+      const cpu: number[] = [];
       for (let r = 0; r < reps; r++) {
+        const c0 = cpuMs();
         const t0 = performance.now();
         analyzeLayer(input);
         times.push(performance.now() - t0);
+        cpu.push(cpuMs() - c0);
       }
       times.sort((a, b) => a - b);
+      cpu.sort((a, b) => a - b);
       const ms = times[Math.floor(times.length / 2)];
+      const cpuMedian = cpu[Math.floor(cpu.length / 2)];
       total += ms * count;
-      ctx.report(`analyze_${label(shape, density)}`, ms, 'ms', `x${count} layers, unweighted + weighted`);
+      totalCpu += cpuMedian * count;
+      ctx.report(`analyze_${label(shape, density)}`, ms, 'ms', `x${count} layers, unweighted + weighted; cpu ${cpuMedian.toFixed(1)} ms`);
     }
-    ctx.report(`vgg19_total_d${Math.round(density * 1000) / 10}`, total, 'ms', '1 thread');
+    ctx.report(`vgg19_total_d${Math.round(density * 1000) / 10}`, total, 'ms', '1 thread, wall');
+    ctx.report(`vgg19_cpu_d${Math.round(density * 1000) / 10}`, totalCpu, 'ms', '1 thread, process CPU time');
     grand += total;
+    grandCpu += totalCpu;
   }
-  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted, 1 thread');
+  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted, 1 thread, wall');
+  ctx.report('vgg19_cpu_total', grandCpu, 'ms', 'the same as process CPU time (robust to other load)');
 
   // All 17 layers at once on worker threads: the wall time a whole-network analysis takes,
   // including starting the workers (cold JIT) and copying the layers to them.

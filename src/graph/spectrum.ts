@@ -19,8 +19,9 @@
  *         over the longer side of outer products of its sparse vectors; size bounded by
  *         GRAM_MAX_SIDE) or applied as two sparse products (at low density, where the
  *         reorthogonalisation against the longer side's vectors is what (a) would pay for),
- *      whichever a cost model in measured units (a dense multiply-add = 1, an indexed one = 3)
- *      says is cheapest.
+ *      whichever a cost model in measured units (a dense multiply-add = 1, an indexed one = 3,
+ *      a scattered update of the Gram matrix = 10) says is cheapest; in practice the implicit
+ *      Gram path, except for dense blocks with a small side (explicit Gram by row dot products).
  *      The Gram path squares the spectrum, so it cannot resolve sigma_2 much below sigma_1:
  *      when it finds sigma_2 < 1e-2 sigma_1 the component is redone with (a), which works on
  *      sigma directly.
@@ -51,6 +52,8 @@ const GRAM_MAX_SIDE = 2048;
 const EXPECTED_STEPS = 50;
 /** Cost of a sparse (indexed) multiply-add relative to an in-cache dense one, as measured in V8. */
 const SPARSE_COST = 3;
+/** Cost of one scattered update of a dense Gram matrix (read-modify-write at a random place). */
+const SCATTER_COST = 10;
 
 export interface Spectrum {
   t1: number;
@@ -212,7 +215,7 @@ function gramBuildCost(b: SparseBlock): number {
       cost += (c * (c + 1)) / 2;
     }
   }
-  return cost * SPARSE_COST;
+  return cost * SCATTER_COST;
 }
 
 /** A deterministic start vector with no special structure (so no singular direction is missed). */
