@@ -365,7 +365,25 @@ export function sgdStep(
   p: usize, g: usize, buf: usize, mask: usize, n: i32,
   lr: f32, momentum: f32, nesterov: i32, weightDecay: f32, dampening: f32, first: i32,
 ): void {
-  for (let i = 0; i < n; i++) {
+  const vlr = f32x4.splat(lr), vmom = f32x4.splat(momentum), vwd = f32x4.splat(weightDecay);
+  const vdamp = f32x4.splat(1 - dampening), zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const pv = v128.load(p + o);
+    let d = f32x4.add(v128.load(g + o), f32x4.mul(vwd, pv));
+    let keep = f32x4.eq(zero, zero); // all ones
+    if (mask != 0) keep = f32x4.ne(v128.load(mask + o), zero);
+    if (momentum != 0) {
+      const b = first ? d : f32x4.add(f32x4.mul(vmom, v128.load(buf + o)), f32x4.mul(vdamp, d));
+      v128.store(buf + o, v128.and(b, keep));
+      d = nesterov ? f32x4.add(d, f32x4.mul(vmom, b)) : b;
+    } else if (mask != 0) {
+      v128.store(buf + o, v128.and(v128.load(buf + o), keep)); // masked state is 0, as the reference
+    }
+    v128.store(p + o, v128.and(f32x4.sub(pv, f32x4.mul(vlr, d)), keep));
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2;
     if (mask != 0 && load<f32>(mask + o) == 0) {
       store<f32>(p + o, 0);
