@@ -109,6 +109,7 @@ const pruningSchema = z
 const evaluationSchema = z
   .strictObject({
     noiseSigmas: z.array(z.number().positive()).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets'),
+    noiseSeed: z.number().int().min(0).default(0).describe('seed of the test-set noise: fixed across runs and seeds, so every run of a sweep sees the same noisy images'),
     criterion: z.enum(CRITERIA).default('combined').describe('criterion of the per-layer verdicts and the regime'),
     excludeFromAnalysis: layerNames('weights left out of the regime (e.g. Conv4 first and last layer)'),
   })

@@ -71,6 +71,9 @@ export interface DataConfig {
 export interface EvaluationConfig {
   /** Gaussian noise sigmas on the [0,1] pixel scale */
   noiseSigmas: number[];
+  /** seed of the test-set noise; independent of the run's seed so that every run of a sweep
+   *  (all seeds, all algorithms) is evaluated on the same noisy images (issue 3) */
+  noiseSeed: number;
   /** criterion the per-level verdicts and the regime use */
   criterion: CriterionSet;
   /** weights left out of the regime (e.g. Conv4's first and last layer) */

@@ -224,7 +224,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
     const clean = testBatches(dataset, { batchSize: EVAL_BATCH });
     const noisy: Array<[string, EvalBatchSource]> = evaluation.noiseSigmas.map((sigma) => [
       String(sigma),
-      testBatches(dataset, { batchSize: EVAL_BATCH, noiseSigma: sigma, noiseSeed: config.seed }),
+      testBatches(dataset, { batchSize: EVAL_BATCH, noiseSigma: sigma, noiseSeed: config.evaluation.noiseSeed }),
     ]);
 
     const [C, H, W] = dataset.shape;
