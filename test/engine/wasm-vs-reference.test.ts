@@ -394,8 +394,9 @@ describe('optimisers', () => {
       for (const [momentum, nesterov, dampening, wd] of settings) {
         const mask = randomMask(one, n, 0.7, rand);
         const p = randomArray(one, n, rand);
-        const buf = one.alloc(n);
-        const [ep, ebuf] = [copyOf(ref, p), new Float32Array(n)];
+        // a stale buffer: masked entries must come out 0 (and without momentum the rest untouched)
+        const buf = randomArray(one, n, rand);
+        const [ep, ebuf] = [copyOf(ref, p), Float32Array.from(buf)];
         for (let step = 1; step <= 3; step++) {
           const g = randomArray(one, n, rand);
           one.sgdStep(p, g, buf, mask, 0.1, momentum, nesterov, wd, dampening, step);
