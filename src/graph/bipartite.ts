@@ -54,10 +54,20 @@ export function bipartiteStructure(
   if (mask && mask.length !== size) throw new RangeError(`bipartiteStructure: mask has ${mask.length} entries, expected ${rows} x ${cols}`);
   if (values && values.length !== size) throw new RangeError(`bipartiteStructure: values have ${values.length} entries, expected ${rows} x ${cols}`);
   const support = mask ?? values;
+  // A float32 support is scanned through its bit patterns, four entries per test (x << 1 drops
+  // the sign, so +0 and -0 both read as zero): masks at low density are mostly zero words.
+  const bits = support instanceof Float32Array ? new Uint32Array(support.buffer, support.byteOffset, support.length) : null;
   // First pass counts edges so that the index arrays are allocated once, at their exact size.
   let edges = 0;
   if (support === null) edges = size;
-  else for (let k = 0; k < size; k++) if (support[k] !== 0) edges++;
+  else if (bits !== null) {
+    let k = 0;
+    for (; k + 3 < size; k += 4) {
+      if (((bits[k] | bits[k + 1] | bits[k + 2] | bits[k + 3]) << 1) === 0) continue;
+      for (let t = k; t < k + 4; t++) if (bits[t] << 1) edges++;
+    }
+    for (; k < size; k++) if (bits[k] << 1) edges++;
+  } else for (let k = 0; k < size; k++) if (support[k] !== 0) edges++;
 
   const rowPtr = new Int32Array(rows + 1);
   const colIdx = new Int32Array(edges);
@@ -68,6 +78,14 @@ export function bipartiteStructure(
     const base = i * cols;
     if (support === null) {
       for (let j = 0; j < cols; j++) colIdx[e++] = j;
+    } else if (bits !== null) {
+      let j = 0;
+      for (; j + 3 < cols; j += 4) {
+        const k = base + j;
+        if (((bits[k] | bits[k + 1] | bits[k + 2] | bits[k + 3]) << 1) === 0) continue;
+        for (let t = 0; t < 4; t++) if (bits[k + t] << 1) colIdx[e++] = j + t;
+      }
+      for (; j < cols; j++) if (bits[base + j] << 1) colIdx[e++] = j;
     } else {
       for (let j = 0; j < cols; j++) if (support[base + j] !== 0) colIdx[e++] = j;
     }

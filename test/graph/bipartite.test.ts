@@ -84,3 +84,19 @@ test('bad sizes are programming errors (RangeError)', () => {
   assert.throws(() => bipartiteStructure(2, 2, new Float32Array(3), null), RangeError);
   assert.throws(() => bipartiteStructure(-1, 2, null, null), RangeError);
 });
+
+test('a float32 mask (scanned by bit patterns) gives the same edges as any other array, -0 included', () => {
+  for (const [rows, cols, density] of [[7, 13, 0.3], [5, 4, 0.9], [3, 1, 0.5], [11, 6, 0.02]] as const) {
+    const { mask } = hashedLayer(rows, cols, density, rows * 31 + cols);
+    const f32 = Float32Array.from(mask, (m, k) => (m ? (k % 3 === 0 ? -2.5 : 1) : k % 2 ? -0 : 0));
+    const u8 = Uint8Array.from(mask, (m) => (m ? 1 : 0));
+    const a = bipartiteStructure(rows, cols, f32, null);
+    const b = bipartiteStructure(rows, cols, u8, null);
+    assert.deepEqual([...a.rowPtr], [...b.rowPtr]);
+    assert.deepEqual([...a.colIdx], [...b.colIdx]);
+    assert.deepEqual([...a.degreeR], [...b.degreeR]);
+    // and as values with no mask
+    const c = bipartiteStructure(rows, cols, null, f32);
+    assert.deepEqual([...c.colIdx], [...b.colIdx]);
+  }
+});
