@@ -13,6 +13,7 @@ import { register as registerPresets } from './commands/presets.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerAnalyze } from './commands/analyze.js';
+import { register as registerDemo } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerReport(program);
   registerAnalyze(program);
+  registerDemo(program);
   return program;
 }
 
