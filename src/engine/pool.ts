@@ -1,41 +1,50 @@
 /**
  * Worker threads that run wasm kernels on the engine's shared memory.
  *
- * Each worker instantiates the same compiled module on the same WebAssembly.Memory and then sits in
- * a loop on a small control block (a SharedArrayBuffer, one slot per worker):
- *   SEQ   the main thread bumps it to post a task (function id + arguments in the slot)
- *   DONE  the worker sets it to SEQ when the task is finished
- * Both sides spin briefly on these words before falling back to Atomics.wait: a wait/notify round
- * trip costs ~30 us, a spinning one ~1.3 us (ENGINE-NOTES.md), which is what makes splitting
- * kernels of small layers pay off. No messages go through the event loop after start-up.
+ * Each worker instantiates the same compiled module on the same WebAssembly.Memory. A kernel split
+ * into pieces is posted as a round of tasks (a wasm export + numeric arguments each) in a table in
+ * a small control SharedArrayBuffer; the main thread and the workers claim tasks from a shared
+ * counter until none is left, so a worker that the operating system has descheduled (another
+ * process on the core) simply claims fewer tasks instead of holding everyone up. Results do not
+ * depend on which thread ran a task: every task writes its own outputs and uses buffers chosen by
+ * task index (src/engine/wasm.ts), so a run is bit-identical to a repeat.
  *
- * A task is the call of one wasm export with numeric arguments; the caller decides how a kernel is
- * split (src/engine/wasm.ts), always the same way for the same sizes and thread count, so results
- * are bit-identical from run to run.
+ * Control words (Int32):
+ *   COUNTER  round << 16 | next task index   (Atomics.add claims a task)
+ *   ROUND_N  round << 16 | number of tasks   (a claim from another round is stale)
+ *   COMPLETED tasks finished in this round
+ *   FAILED    set when a task threw
+ *   SEQ[w]    bumped to wake worker w
+ * Idle workers spin for SPIN_MS before sleeping in Atomics.wait: a wait/notify round trip costs
+ * ~30-60 us, a spinning hand-off ~1 us (ENGINE-NOTES.md).
  */
 import { Worker } from 'node:worker_threads';
 import type { WasmMemory, WasmModule } from './wasm-api.js';
 
-export const SLOT_INTS = 16;
-export const MAX_ARGS = 48;
-export const SLOT_BYTES = SLOT_INTS * 4 + MAX_ARGS * 8;
-export const SEQ = 0;
-export const DONE = 1;
-export const FN = 2;
-export const NARGS = 3;
-export const FAILED = 4;
-/** FN value that tells a worker to leave its loop */
-export const EXIT = -1;
+export const COUNTER = 0;
+export const ROUND_N = 1;
+export const COMPLETED = 2;
+export const FAILED = 3;
+export const EXIT_FLAG = 4;
+/** words 16.. are the workers' wake-up sequence numbers */
+export const SEQ_BASE = 16;
+export const MAX_WORKERS = 48;
+export const HEADER_BYTES = (SEQ_BASE + MAX_WORKERS) * 4;
+export const MAX_TASKS = 64;
+export const MAX_ARGS = 46;
+/** per task: fn id and argument count (2 Int32), then MAX_ARGS Float64 */
+export const TASK_BYTES = 8 + MAX_ARGS * 8;
+export const CONTROL_BYTES = HEADER_BYTES + MAX_TASKS * TASK_BYTES;
+
 /**
  * How long an idle worker keeps spinning before it sleeps in Atomics.wait. Between two parallel
  * kernels the main thread often runs a little serial work (JavaScript glue, small kernels); a
- * worker that fell asleep meanwhile costs a 30-60 us wake-up on the next task, so it keeps
- * spinning through such gaps.
+ * worker that fell asleep meanwhile costs a 30-60 us wake-up on the next round.
  */
 export const SPIN_MS = 0.5;
 /** Atomics.load iterations between two clock reads while spinning. */
 export const SPIN_CHECK = 1024;
-/** Atomics.load iterations the main thread spins before waiting for a worker. */
+/** Atomics.load iterations the main thread spins before waiting for the last tasks. */
 export const SPIN = 20000;
 
 export interface WorkerInit {
@@ -48,27 +57,56 @@ export interface WorkerInit {
   scratchBytes: number;
 }
 
-/** One posted task: a wasm export and its arguments. */
+/** One task: a wasm export and its arguments. */
 export interface Task {
   fn: string;
   args: number[];
 }
 
+/**
+ * Claims and runs tasks of the current round until none is left. Used by the main thread and the
+ * workers alike; `call(id, args, n)` runs one task. Returns after the last claim failed.
+ */
+export function claimTasks(
+  control: Int32Array, table: DataView, call: (fn: number, args: Float64Array, n: number) => void, args: Float64Array,
+): void {
+  for (;;) {
+    const old = Atomics.add(control, COUNTER, 1);
+    const round = old >>> 16;
+    const index = old & 0xffff;
+    const roundN = Atomics.load(control, ROUND_N);
+    if (roundN >>> 16 !== round || index >= (roundN & 0xffff)) return;
+    const base = HEADER_BYTES + index * TASK_BYTES;
+    const fn = table.getInt32(base, true);
+    const n = table.getInt32(base + 4, true);
+    for (let i = 0; i < n; i++) args[i] = table.getFloat64(base + 8 + 8 * i, true);
+    try {
+      call(fn, args, n);
+    } catch (error) {
+      Atomics.store(control, FAILED, 1);
+      process.stderr.write(`engine: task ${index} failed: ${String(error)}\n`);
+    }
+    Atomics.add(control, COMPLETED, 1);
+    Atomics.notify(control, COMPLETED);
+  }
+}
+
 export class ThreadPool {
   private readonly control: SharedArrayBuffer;
+  private readonly words: Int32Array;
+  private readonly table: DataView;
+  private readonly args = new Float64Array(MAX_ARGS);
   private readonly workers: Worker[] = [];
-  private readonly slots: Int32Array[] = [];
-  private readonly argSlots: Float64Array[] = [];
   private readonly fnIds: Map<string, number>;
+  private round = 0;
   private closed = false;
 
-  private constructor(readonly size: number, names: string[]) {
-    this.control = new SharedArrayBuffer(Math.max(1, size) * SLOT_BYTES);
+  private constructor(readonly size: number, private readonly names: string[]) {
+    if (size > MAX_WORKERS) throw new RangeError(`engine: at most ${MAX_WORKERS + 1} threads`);
+    this.control = new SharedArrayBuffer(CONTROL_BYTES);
+    this.words = new Int32Array(this.control, 0, HEADER_BYTES / 4);
+    this.table = new DataView(this.control);
     this.fnIds = new Map(names.map((name, i) => [name, i]));
-    for (let w = 0; w < size; w++) {
-      this.slots.push(new Int32Array(this.control, w * SLOT_BYTES, SLOT_INTS));
-      this.argSlots.push(new Float64Array(this.control, w * SLOT_BYTES + SLOT_INTS * 4, MAX_ARGS));
-    }
   }
 
   /**
@@ -117,35 +155,42 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Posts task w to worker w (w < size); returns the sequence number to wait for. */
-  post(w: number, task: Task): number {
+  /**
+   * Runs a round of tasks on this thread and the workers; returns when all are done.
+   * `call` runs one task on this thread.
+   */
+  run(tasks: Task[], call: (fn: string, args: Float64Array, n: number) => void): void {
     if (this.closed) throw new Error('engine: the kernels were closed');
-    const id = this.fnIds.get(task.fn);
-    if (id === undefined) throw new Error(`engine: unknown kernel ${task.fn}`);
-    if (task.args.length > MAX_ARGS) throw new Error(`engine: kernel ${task.fn} has too many arguments`);
-    const slot = this.slots[w];
-    const args = this.argSlots[w];
-    for (let i = 0; i < task.args.length; i++) args[i] = task.args[i];
-    slot[FN] = id;
-    slot[NARGS] = task.args.length;
-    const seq = (slot[SEQ] + 1) | 0;
-    Atomics.store(slot, SEQ, seq);
-    Atomics.notify(slot, SEQ);
-    return seq;
-  }
-
-  /** Waits until worker w has finished task `seq`. */
-  wait(w: number, seq: number): void {
-    const slot = this.slots[w];
+    if (tasks.length > MAX_TASKS) throw new Error(`engine: more than ${MAX_TASKS} tasks in one round`);
+    const words = this.words;
+    for (let t = 0; t < tasks.length; t++) {
+      const task = tasks[t];
+      const id = this.fnIds.get(task.fn);
+      if (id === undefined) throw new Error(`engine: kernel ${task.fn} cannot run on a worker`);
+      if (task.args.length > MAX_ARGS) throw new Error(`engine: kernel ${task.fn} has too many arguments`);
+      const base = HEADER_BYTES + t * TASK_BYTES;
+      this.table.setInt32(base, id, true);
+      this.table.setInt32(base + 4, task.args.length, true);
+      for (let i = 0; i < task.args.length; i++) this.table.setFloat64(base + 8 + 8 * i, task.args[i], true);
+    }
+    this.round = (this.round + 1) & 0x7fff;
+    Atomics.store(words, COMPLETED, 0);
+    Atomics.store(words, ROUND_N, (this.round << 16) | tasks.length);
+    Atomics.store(words, COUNTER, this.round << 16);
+    for (let w = 0; w < this.size; w++) {
+      Atomics.add(words, SEQ_BASE + w, 1);
+      Atomics.notify(words, SEQ_BASE + w);
+    }
+    claimTasks(words, this.table, (fn, args, n) => call(this.names[fn], args, n), this.args);
     let spins = 0;
     for (;;) {
-      const done = Atomics.load(slot, DONE);
-      if (done === seq) break;
-      if (++spins > SPIN) Atomics.wait(slot, DONE, done, 10);
+      const done = Atomics.load(words, COMPLETED);
+      if (done === tasks.length) break;
+      if (++spins > SPIN) Atomics.wait(words, COMPLETED, done, 10);
     }
-    if (slot[FAILED] !== 0) {
-      slot[FAILED] = 0;
-      throw new Error(`engine worker ${w} failed in a kernel (see its message on stderr)`);
+    if (Atomics.load(words, FAILED) !== 0) {
+      Atomics.store(words, FAILED, 0);
+      throw new Error('engine: a kernel failed on a worker thread (see the message on stderr)');
     }
   }
 
@@ -153,10 +198,10 @@ export class ThreadPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const slot of this.slots) {
-      slot[FN] = EXIT;
-      Atomics.store(slot, SEQ, (slot[SEQ] + 1) | 0);
-      Atomics.notify(slot, SEQ);
+    Atomics.store(this.words, EXIT_FLAG, 1);
+    for (let w = 0; w < this.size; w++) {
+      Atomics.add(this.words, SEQ_BASE + w, 1);
+      Atomics.notify(this.words, SEQ_BASE + w);
     }
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }

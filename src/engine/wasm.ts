@@ -2,13 +2,18 @@
  * The wasm backend: AssemblyScript kernels (assembly/) compiled to WebAssembly SIMD, running on one
  * shared memory (src/engine/memory.ts) and split across worker threads (src/engine/pool.ts).
  *
- * How kernels are split (always by sizes and thread count only, so repeated runs are bit-identical):
- * - sgemm: C is cut into column blocks (or row blocks when it is taller than wide), one per thread.
- *   Each C element is computed by the same operations whatever the cut, so results do not depend
- *   on the thread count either.
- * - sparse products: compressed rows are cut into ranges of about equal nonzero counts.
- * - convolutions: the batch is cut into image ranges; each thread has its own column buffer in the
- *   workspace and, in the backward pass, its own weight-gradient partial, summed in thread order.
+ * How kernels are split. A split kernel is a round of tasks that the calling thread and the workers
+ * claim from a shared counter (src/engine/pool.ts), so a thread held up by another process leaves
+ * its share to the others. Tasks depend only on sizes and the thread count, and each writes its own
+ * outputs with buffers chosen by task index, so repeated runs are bit-identical:
+ * - sgemm: C is cut into column blocks (or row blocks when it is taller than wide), two per thread
+ *   for large products. Each C element is computed by the same operations whatever the cut, so
+ *   results do not depend on the thread count either.
+ * - sparse products: compressed rows are cut into ranges of about equal nonzero counts, only for
+ *   large products (small sparse pieces lose more to the hand-off than they gain).
+ * - convolutions: the batch is cut into image ranges (4 per thread); each task has its own column
+ *   buffer in the workspace and, in the backward pass, its own weight-gradient partial, summed in
+ *   task order.
  * - the rest (pooling, elementwise, loss, batch norm) runs on the calling thread; optimiser steps
  *   are cut into ranges when a tensor is large.
  *
@@ -32,6 +37,11 @@ export const DEFAULT_SPARSE_BELOW_DENSITY = 0.45;
 
 /** Products smaller than this many flops run on one thread (a split costs a few microseconds). */
 const PARALLEL_MIN_FLOPS = 400_000;
+/**
+ * The same for sparse products, whose pieces are small and memory-bound: splitting lenet's 5%
+ * layers across two threads made a training step slower than on one (measured, docs/engine.md).
+ */
+const PARALLEL_MIN_SPARSE_FLOPS = 8_000_000;
 /** Optimiser steps on tensors larger than this are split across threads. */
 const PARALLEL_MIN_ELEMENTS = 1 << 20;
 /** sgemm micro-tile (assembly/gemm.ts): splits are aligned to it. */
@@ -266,8 +276,8 @@ class WasmKernels implements Kernels {
   }
 
   /**
-   * Runs tasks[0] on this thread and tasks[1..] on workers 0.., then waits for all of them.
-   * With one task no worker is involved.
+   * Runs a round of tasks: on this thread alone when there is one task or no worker, else claimed
+   * by this thread and the workers from a shared counter (src/engine/pool.ts).
    */
   private run(tasks: Task[]): void {
     if (this.closed) throw new Error('wasm kernels: used after close()');
@@ -276,17 +286,12 @@ class WasmKernels implements Kernels {
       for (const task of tasks) this.x[task.fn](...task.args);
       return;
     }
-    const seqs: number[] = [];
-    for (let t = 1; t < tasks.length; t++) seqs.push(pool.post(t - 1, tasks[t]));
-    let failure: unknown = null;
-    try {
-      this.x[tasks[0].fn](...tasks[0].args);
-    } catch (error) {
-      failure = error;
-    }
-    for (let t = 1; t < tasks.length; t++) pool.wait(t - 1, seqs[t - 1]);
-    if (failure !== null) throw failure;
+    pool.run(tasks, this.callTask);
   }
+
+  private readonly callTask = (fn: string, args: Float64Array, n: number): void => {
+    this.x[fn](...Array.from(args.subarray(0, n)));
+  };
 
   // ---- dense linear algebra -------------------------------------------------------------------
 
@@ -308,7 +313,9 @@ class WasmKernels implements Kernels {
     const tA = transA ? 1 : 0;
     const tB = transB ? 1 : 0;
     const flops = 2 * M * N * K;
-    let parts = flops < PARALLEL_MIN_FLOPS ? 1 : this.threads;
+    // two pieces per thread for large products, so a thread that is held up by another process
+    // leaves its second piece to the others
+    let parts = flops < PARALLEL_MIN_FLOPS || this.threads === 1 ? 1 : flops < 4e6 ? this.threads : 2 * this.threads;
     const byColumns = N >= M;
     const extent = byColumns ? N : M;
     const align = byColumns ? NR : MR;
@@ -371,7 +378,7 @@ class WasmKernels implements Kernels {
     ptr: Int32Array, idx: Int32Array, vals: Float32Array, splits: Array<[number, number]>, nnz: number,
     X: number, ldx: number, n: number, Y: number, ldy: number, bias: number,
   ): void {
-    const parallel = 2 * nnz * n >= PARALLEL_MIN_FLOPS && this.threads > 1;
+    const parallel = 2 * nnz * n >= PARALLEL_MIN_SPARSE_FLOPS && this.threads > 1;
     const ranges = parallel ? splits : [[0, splits[splits.length - 1][1]] as [number, number]];
     this.run(ranges.map(([r0, r1]) => ({
       fn: 'spmmRows', args: [this.p(ptr), this.p(idx), this.p(vals), r0, r1, X, ldx, n, Y, ldy, bias, 0],
@@ -429,7 +436,7 @@ class WasmKernels implements Kernels {
     this.x.transpose(this.p(dY), N, m.rows, m.rows, this.p(dyt), N);
     this.x.transpose(this.p(X), N, m.cols, m.cols, this.p(xt), N);
     const nnz = m.rowPtr![m.rows];
-    const parallel = 2 * nnz * N >= PARALLEL_MIN_FLOPS && this.threads > 1;
+    const parallel = 2 * nnz * N >= PARALLEL_MIN_SPARSE_FLOPS && this.threads > 1;
     const ranges = parallel ? m.rowSplits : [[0, m.rows] as [number, number]];
     this.run(ranges.map(([r0, r1]) => ({
       fn: 'sparseWeightGrad',
@@ -464,17 +471,20 @@ class WasmKernels implements Kernels {
     this.x.col2im(this.p(col), g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, this.p(dx));
   }
 
-  /** Per thread: a column buffer [K, P] and a weight-gradient partial [cOut, K]. */
+  /** Per task (see convParts): a column buffer [K, P] and a weight-gradient partial [cOut, K]. */
   conv2dWorkspaceSize(g: Conv2dGeometry): number {
     const { K, P } = this.sizes(g);
-    return this.threads * (K * P + g.cOut * K);
+    return this.convParts(g) * (K * P + g.cOut * K);
   }
 
-  /** Threads used for a batch of n images (each gets at least one). */
+  /**
+   * Tasks a batch of n images is cut into (each at least one image): 4 per thread, so that threads
+   * held up by other processes leave their share to the others; 1 without workers.
+   */
   private convParts(g: Conv2dGeometry): number {
     const { K, P } = this.sizes(g);
     const flops = 2 * g.n * g.cOut * K * P;
-    return flops < PARALLEL_MIN_FLOPS ? 1 : Math.max(1, Math.min(this.threads, g.n));
+    return flops < PARALLEL_MIN_FLOPS || this.threads === 1 ? 1 : Math.max(1, Math.min(4 * this.threads, g.n));
   }
 
   conv2dForward(
@@ -519,9 +529,9 @@ class WasmKernels implements Kernels {
       this.x.biasBackward(this.p(dy), g.n, g.cOut, P, this.p(dBias));
     }
     const ws = this.p(workspace);
-    const partsBase = ws + 4 * this.threads * K * P;
-    const partStride = 4 * g.cOut * K;
     const parts = this.convParts(g);
+    const partsBase = ws + 4 * parts * K * P;
+    const partStride = 4 * g.cOut * K;
     const sparse = m.sparse ? 1 : 0;
     if (sparse) {
       // sparse partials only write kept positions: clear them so the sum below stays finite
@@ -531,7 +541,7 @@ class WasmKernels implements Kernels {
     const tasks: Task[] = [];
     for (let t = 0; t < parts; t++) {
       const [n0, n1] = range(g.n, parts, t);
-      // thread 0 writes straight into dW, thread t > 0 into partial t-1
+      // task 0 writes straight into dW, task t > 0 into partial t-1 (summed in task order below)
       const dWpart = t === 0 ? this.p(dW) : partsBase + (t - 1) * partStride;
       tasks.push({
         fn: 'convBackward',
