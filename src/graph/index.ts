@@ -22,7 +22,7 @@ export { layerVerdicts, keepsProperty, networkRegime, eigenBound, degreeBound, b
 export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeights } from './bipartite.js';
 export type { BipartiteStructure, CscStructure, Components, DegreeStats, EdgeWeights } from './bipartite.js';
 export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
-export { analyzeLayers } from './parallel.js';
+export { analyzeLayers, createAnalysisPool, type AnalysisPool } from './parallel.js';
 
 /** Metrics of one weighting of an already built edge set (shared by the weightings of a layer). */
 function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeights | null, weighting: Weighting): GraphMetrics {

@@ -26,3 +26,21 @@ test('analyzeLayers reports a bad layer as an error', async () => {
     /analyzeLayers\(bad\): .*needs 6/,
   );
 });
+
+test('a pool kept across calls gives the same results every time', async () => {
+  const { createAnalysisPool } = await import('../../src/graph/index.js');
+  const pool = createAnalysisPool(2);
+  try {
+    const inputs: LayerInput[] = [];
+    for (const [rows, cols, density, seed] of [[20, 30, 0.2, 1], [40, 10, 0.5, 2], [9, 9, 1, 3]] as const) {
+      const { mask, weight } = hashedLayer(rows, cols, density, seed);
+      inputs.push({ name: `l${seed}`, kind: 'linear', shape: [rows, cols], weight, mask });
+    }
+    const first = await pool.analyze(inputs);
+    const second = await pool.analyze(inputs.slice().reverse());
+    assert.deepEqual(second.slice().reverse(), first);
+    inputs.forEach((input, i) => assert.deepEqual(first[i], analyzeLayer(input)));
+  } finally {
+    await pool.close();
+  }
+});
