@@ -127,12 +127,16 @@ export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float6
   if (g.edges === g.rows * g.cols) {
     // complete graph: edge order is the weight's own order
     for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[e]);
-    return w;
+  } else {
+    const { rowPtr, colIdx, cols } = g;
+    for (let i = 0; i < g.rows; i++) {
+      const base = i * cols;
+      for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) w[e] = Math.abs(values[base + colIdx[e]]);
+    }
   }
-  const { rowPtr, colIdx, cols } = g;
-  for (let i = 0; i < g.rows; i++) {
-    const base = i * cols;
-    for (let e = rowPtr[i]; e < rowPtr[i + 1]; e++) w[e] = Math.abs(values[base + colIdx[e]]);
+  // A NaN or infinite weight would make every spectral value NaN: refuse it here.
+  for (let e = 0; e < w.length; e++) {
+    if (!Number.isFinite(w[e])) throw new RangeError(`edgeWeights: edge ${e} has the non-finite weight ${w[e]}`);
   }
   return w;
 }

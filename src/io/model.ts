@@ -81,6 +81,10 @@ export function readModelLayers(path: string, maskPath: string | null = null): M
   if (layers.length === 0) {
     throw fileError(path, 'no Linear or Conv weights found (looked for 2-D [out, in] and 4-D [c_out, c_in, kh, kw] tensors)');
   }
+  for (const layer of layers) {
+    const bad = layer.weight.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw fileError(path, `weight "${layer.name}" holds a non-finite value (${layer.weight[bad]}) at flat index ${bad}`);
+  }
   if (maskPath !== null) applyMaskFile(layers, path, maskPath);
   return layers;
 }

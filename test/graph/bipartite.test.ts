@@ -100,3 +100,8 @@ test('a float32 mask (scanned by bit patterns) gives the same edges as any other
     assert.deepEqual([...c.colIdx], [...b.colIdx]);
   }
 });
+
+test('a non-finite edge weight is refused (it would make every spectral value NaN)', () => {
+  const g = bipartiteStructure(1, 3, null, null);
+  assert.throws(() => edgeWeights(g, new Float64Array([1, Infinity, 2])), /non-finite weight Infinity/);
+});

@@ -86,3 +86,11 @@ test('bad inputs: mask shape mismatch, no matching mask, no layers, unknown exte
   writeFileSync(txt, 'x');
   expectUserError(() => readModelLayers(txt), /model\.pt: expected a model file ending in \.safetensors or \.onnx/);
 });
+
+test('a weight holding NaN or Infinity is a clear error', () => {
+  const path = join(dir, 'nan.safetensors');
+  const data = new Float32Array(6).fill(0.5);
+  data[4] = NaN;
+  writeSafetensors(path, new Map<string, T>([['fc.weight', { shape: [2, 3], data }]]));
+  expectUserError(() => readModelLayers(path), /nan\.safetensors: weight "fc\.weight" holds a non-finite value \(NaN\) at flat index 4/);
+});
