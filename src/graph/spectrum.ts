@@ -298,31 +298,84 @@ function denseRowDots(a: EdgeWeights, rows: number, cols: number, x: Float64Arra
   }
 }
 
-/** y = B x  (B: rows x cols CSR; x: [cols]; y: [rows]) */
-function multiply(b: SparseBlock, x: Float64Array, y: Float64Array): void {
-  const { rowPtr, colIdx, w } = b;
-  if (b.dense && w !== null) {
-    denseRowDots(w, b.rows, b.cols, x, y);
-    return;
+/** Sum over p in [start, end) of w[p] * x[idx[p]] (w null = all 1), with four partial sums to
+ *  break the dependency chain of the additions (about 20% faster in V8). */
+function sparseDot(idx: Int32Array, w: EdgeWeights | null, start: number, end: number, x: Float64Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let p = start;
+  if (w === null) {
+    for (; p + 3 < end; p += 4) {
+      s0 += x[idx[p]];
+      s1 += x[idx[p + 1]];
+      s2 += x[idx[p + 2]];
+      s3 += x[idx[p + 3]];
+    }
+    for (; p < end; p++) s0 += x[idx[p]];
+  } else {
+    for (; p + 3 < end; p += 4) {
+      s0 += w[p] * x[idx[p]];
+      s1 += w[p + 1] * x[idx[p + 1]];
+      s2 += w[p + 2] * x[idx[p + 2]];
+      s3 += w[p + 3] * x[idx[p + 3]];
+    }
+    for (; p < end; p++) s0 += w[p] * x[idx[p]];
   }
-  for (let i = 0; i < b.rows; i++) {
-    let s = 0;
-    const end = rowPtr[i + 1];
-    if (w === null) for (let p = rowPtr[i]; p < end; p++) s += x[colIdx[p]];
-    else for (let p = rowPtr[i]; p < end; p++) s += w[p] * x[colIdx[p]];
-    y[i] = s;
-  }
+  return s0 + s1 + s2 + s3;
 }
 
-/** z = B^T y  (y: [rows]; z: [cols]); `wT` is the dense transpose [cols, rows] when there is one. */
-function multiplyTransposed(b: SparseBlock, y: Float64Array, z: Float64Array, wT: EdgeWeights | null): void {
+/** y = B x  (B: rows x cols CSR; x: [cols]; y: [rows]) */
+function multiply(b: SparseBlock, x: Float64Array, y: Float64Array): void {
+  if (b.dense && b.w !== null) {
+    denseRowDots(b.w, b.rows, b.cols, x, y);
+    return;
+  }
   const { rowPtr, colIdx, w } = b;
+  for (let i = 0; i < b.rows; i++) y[i] = sparseDot(colIdx, w, rowPtr[i], rowPtr[i + 1], x);
+}
+
+/** The block's columns as compressed sparse columns, so that B^T y is gathered, not scattered. */
+interface BlockCsc {
+  colPtr: Int32Array;
+  rowIdx: Int32Array;
+  w: EdgeWeights | null;
+}
+
+function blockCsc(b: SparseBlock): BlockCsc {
+  const nnz = b.colIdx.length;
+  const colPtr = new Int32Array(b.cols + 1);
+  for (let q = 0; q < nnz; q++) colPtr[b.colIdx[q] + 1]++;
+  for (let j = 0; j < b.cols; j++) colPtr[j + 1] += colPtr[j];
+  const next = colPtr.slice(0, b.cols);
+  const rowIdx = new Int32Array(nnz);
+  const w = b.w === null ? null : b.w instanceof Float32Array ? new Float32Array(nnz) : new Float64Array(nnz);
+  for (let i = 0; i < b.rows; i++) {
+    for (let q = b.rowPtr[i]; q < b.rowPtr[i + 1]; q++) {
+      const t = next[b.colIdx[q]]++;
+      rowIdx[t] = i;
+      if (w !== null) w[t] = b.w![q];
+    }
+  }
+  return { colPtr, rowIdx, w };
+}
+
+/**
+ * z = B^T y  (y: [rows]; z: [cols]), by dot products over the dense transpose `wT` of a dense
+ * block, or gathered through the CSC form of a sparse one.
+ */
+function multiplyTransposed(b: SparseBlock, y: Float64Array, z: Float64Array, wT: EdgeWeights | null, csc: BlockCsc | null): void {
   if (wT !== null) {
-    // Dot products over the transposed copy: in V8 a dot product runs about twice as fast as
-    // the scattered axpy form below.
     denseRowDots(wT, b.cols, b.rows, y, z);
     return;
   }
+  if (csc !== null) {
+    for (let j = 0; j < b.cols; j++) z[j] = sparseDot(csc.rowIdx, csc.w, csc.colPtr[j], csc.colPtr[j + 1], y);
+    return;
+  }
+  // no transposed form: scattered updates
+  const { rowPtr, colIdx, w } = b;
   z.fill(0);
   for (let i = 0; i < b.rows; i++) {
     const yi = y[i];
@@ -394,6 +447,7 @@ export function gklTopPair(b: SparseBlock): TopPair {
   const p = new Float64Array(m);
   const r = new Float64Array(n);
   const wT = denseTranspose(b);
+  const csc = wT === null ? blockCsc(b) : null;
   let normEst = 0;
   let s1 = 0;
   let s2 = 0;
@@ -412,7 +466,7 @@ export function gklTopPair(b: SparseBlock): TopPair {
       for (let i = 0; i < m; i++) u[i] = p[i] / a;
       U.push(u);
       // r = B^T u_k - alpha_k v_k, orthogonalised against V
-      multiplyTransposed(b, u, r, wT);
+      multiplyTransposed(b, u, r, wT, csc);
       reorthogonalise(r, V, V.length);
       bk = norm2(r);
       normEst = Math.max(normEst, bk);
@@ -527,6 +581,7 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
   const G = explicit ? gramMatrix(b).G : null;
   const t = new Float64Array(byCols ? b.cols : b.rows);
   const wT = explicit ? null : denseTranspose(b);
+  const csc = explicit || wT !== null ? null : blockCsc(b);
   const Q: Float64Array[] = [startVector(p)];
   const alpha: number[] = [];
   const beta: number[] = [];
@@ -538,11 +593,11 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
     const q = Q[k - 1];
     if (G === null) {
       if (byCols) {
-        multiplyTransposed(b, q, t, wT);
+        multiplyTransposed(b, q, t, wT, csc);
         multiply(b, t, w);
       } else {
         multiply(b, q, t);
-        multiplyTransposed(b, t, w, wT);
+        multiplyTransposed(b, t, w, wT, csc);
       }
     } else for (let i = 0; i < p; i++) {
       const row = i * p;
