@@ -12,9 +12,9 @@
  * concurrent run never leaves a half-written cache that looks valid. A file that does not
  * match this layout or whose key differs is ignored (and later replaced), never trusted.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { Split } from './types.js';
 
 const MAGIC = 'RLTHIMG1';
@@ -88,26 +88,9 @@ export function writeFolderCache(file: string, folder: DecodedFolder): void {
   const prefix = Buffer.alloc(12);
   prefix.write(MAGIC, 0, 'latin1');
   prefix.writeUInt32LE(headerBytes.length, 8);
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    const fd = openSync(tmp, 'w');
-    try {
-      for (const part of [prefix, headerBytes, folder.train.images, folder.train.labels, folder.test.images, folder.test.labels]) {
-        let written = 0;
-        while (written < part.length) written += writeSync(fd, part, written, part.length - written);
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    writeFileAtomic(file, [prefix, headerBytes, folder.train.images, folder.train.labels, folder.test.images, folder.test.labels], { createFolder: true });
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temporary file may not exist
-    }
     throw new UserError(`${file}: cannot write the image-folder cache (${(err as Error).message}); choose another cache folder with --cache-dir or RAMANUJAN_CACHE_DIR`);
   }
 }

@@ -18,8 +18,8 @@
  * atomically (temporary file in the same folder, fsync, rename), so a crash never leaves a
  * half-written file under the final name.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 import { fileError } from '../errors.js';
 
 export interface SafetensorsTensor {
@@ -266,38 +266,11 @@ export function writeSafetensors(
   const lengthField = Buffer.alloc(8);
   lengthField.writeBigUInt64LE(BigInt(headerBytes.length));
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number;
   try {
-    fd = openSync(tmp, 'w');
+    writeFileAtomic(path, [lengthField, headerBytes, ...order.map(toLittleEndianBytes)]);
   } catch (err) {
     throw fileError(path, `cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  try {
-    writeAll(fd, lengthField);
-    writeAll(fd, headerBytes);
-    for (const data of order) writeAll(fd, toLittleEndianBytes(data));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
-    throw fileError(path, `cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
 function toLittleEndianBytes(data: Float32Array | Float64Array): Uint8Array {

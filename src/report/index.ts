@@ -8,9 +8,10 @@
  *   charts/<id>.svg|png|csv per chart (formats 'svg', 'png', 'csv')
  * Every file is written to a temporary name and renamed, so a failed build leaves no half file.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { packageRoot } from '../paths.js';
 import {
   accuracyChart,
@@ -36,9 +37,7 @@ export { table2Rows, table2Markdown, type Table2Row } from './table2.js';
 export { chartToSvg, svgToPng, toCsv, compileSpec } from './render.js';
 
 function writeAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomic(path, [data]);
 }
 
 /** The charts of one group: Figure 4 top and bottom, densities, and Algorithm 1 decisions for Bound runs. */
