@@ -54,8 +54,10 @@ class RunProgress {
   last: LevelEvent | null = null;
   state: 'waiting' | 'running' | 'done' | 'failed' = 'waiting';
   note = '';
-  private startedAt = 0;
-  private computedLevels = 0;
+  /** the first progress report of the level being trained: when, and how far into it */
+  private paceStart: { level: number; time: number; fraction: number } | null = null;
+  /** duration of the last computed level (training, evaluation, analysis, pruning) */
+  private lastLevelMs: number | null = null;
 
   constructor(name: string) {
     this.name = name;
@@ -65,13 +67,21 @@ class RunProgress {
     this.maxLevels = e.maxLevels;
     this.iterations = e.iterations;
     this.level = e.resumeFrom === null ? 0 : e.resumeFrom + 1;
-    this.startedAt = Date.now();
     this.state = e.mode === 'done' ? 'done' : 'running';
+  }
+
+  private fraction(): number {
+    return this.iterations > 0 ? this.iteration / this.iterations : 0;
   }
 
   levelDone(e: LevelEvent): void {
     this.last = e;
-    if (!e.replayed) this.computedLevels++;
+    const pace = this.paceStart;
+    if (!e.replayed && pace !== null && pace.level === e.level) {
+      // Timed from the level's first progress report (so loading the data is not counted),
+      // scaled up by the part of the level that came before it.
+      this.lastLevelMs = (Date.now() - pace.time) / Math.max(0.05, 1 - pace.fraction);
+    }
     this.level = e.level + 1;
     this.iteration = 0;
   }
@@ -79,20 +89,24 @@ class RunProgress {
   progress(p: ProgressUpdate): void {
     this.level = p.level;
     this.iteration = p.iteration;
+    if (this.paceStart === null || this.paceStart.level !== p.level) this.paceStart = { level: p.level, time: Date.now(), fraction: this.fraction() };
   }
 
   /**
-   * Time left: the levels still to come (this one's unfinished part included) at the mean time
-   * of the levels computed so far; before the first level, at the pace of its iterations. An upper
-   * bound, since sparser levels train faster and a Bound run may stop early.
+   * Time left: what remains of this level and every later one, each at the duration of the last
+   * computed level (levels get faster as the density falls, so the latest is the best guess);
+   * during the first level, at the pace of its iterations (training only). Upper bound for a
+   * Bound run, which may stop early.
    */
   eta(): number {
-    const elapsed = Date.now() - this.startedAt;
-    const fraction = this.iterations > 0 ? this.iteration / this.iterations : 0;
-    const levelsLeft = Math.max(0, this.maxLevels - this.level + 1 - fraction);
-    if (this.computedLevels > 0) return levelsLeft * (elapsed / (this.computedLevels + fraction));
-    if (fraction > 0) return levelsLeft * (elapsed / fraction);
-    return Number.NaN;
+    const fraction = this.fraction();
+    let perLevel = this.lastLevelMs;
+    const pace = this.paceStart;
+    if (perLevel === null && pace !== null && pace.level === this.level && fraction > pace.fraction) {
+      perLevel = (Date.now() - pace.time) / (fraction - pace.fraction);
+    }
+    if (perLevel === null) return Number.NaN;
+    return (1 - fraction + Math.max(0, this.maxLevels - this.level)) * perLevel;
   }
 
   lastText(): string {
@@ -105,7 +119,7 @@ type Write = (text: string) => void;
 
 function levelLine(name: string, e: LevelEvent, run: RunProgress): string {
   const stored = e.replayed ? ' (stored)' : '';
-  const eta = e.replayed || run.level > run.maxLevels ? '' : `  ETA ${formatDuration(run.eta())}`;
+  const eta = e.replayed || e.level >= run.maxLevels ? '' : `  ETA ${formatDuration(run.eta())}`;
   return `${name.padEnd(9)}  level ${String(e.level).padStart(2)}/${run.maxLevels}  density ${formatPercent(e.density).padStart(7)}  accuracy ${formatPercent(e.accuracy.clean).padStart(7)}  regime ${e.regime}${stored}${eta}`;
 }
 
@@ -145,13 +159,14 @@ function plainDemoReporter(write: Write, runs: Map<string, RunProgress>): SweepR
 /** A terminal: the plain lines scroll, with one status line per run redrawn below them. */
 function terminalDemoReporter(out: NodeJS.WriteStream, runs: Map<string, RunProgress>): SweepReporter & { stop(): void } {
   let drawn = 0;
-  const width = () => Math.max(20, (out.columns ?? 120) - 1);
+  // A pseudo-terminal may report 0 columns: then 120.
+  const width = () => Math.max(20, (out.columns > 0 ? out.columns : 120) - 1);
   const statusLine = (p: RunProgress): string => {
     const head = p.name.padEnd(9);
     if (p.state === 'waiting') return `${head}  waiting`;
     if (p.state === 'done') return `${head}  done  ${p.lastText()}`;
     if (p.state === 'failed') return `${head}  stopped  ${p.lastText()}`;
-    return `${head}  level ${p.level}/${p.maxLevels} iteration ${p.iteration}/${p.iterations}  ${p.lastText()}  ETA ${formatDuration(p.eta())}`;
+    return [`${head}  level ${p.level}/${p.maxLevels} iteration ${p.iteration}/${p.iterations}`, p.lastText(), `ETA ${formatDuration(p.eta())}`].filter((t) => t !== '').join('  ');
   };
   // Clearing moves up over the status lines and erases to the end of the screen; lines are cut to
   // the terminal's width, so none wraps and the count stays right.
