@@ -10,7 +10,8 @@
  * (0 = the initialisation) and resets the optimiser.
  *
  * Stops after a level when: its density is at or below 10^-targetAlpha ('target-density'; this
- * level is not scored or pruned), it was level `maxLevels` ('max-levels'), or, with the bound,
+ * level is not scored or pruned; the plain algorithms shorten the pruning step before it so that
+ * the run lands on that density, see fractionsLandingOn), it was level `maxLevels` ('max-levels'), or, with the bound,
  * Algorithm 1 changed no layer ('no-layer-changed').
  *
  * Randomness: everything random in level k (batch order, SNIP batches, random scores) comes from
@@ -35,7 +36,7 @@ import { ramanujanPreservingPrune, skippedDecision, type GraphMetricsFn } from '
 import type { LotteryConfig } from './config.js';
 import type { Algorithm1Decision, LayerLevelRecord, LevelRecord, PhaseTimings } from './records.js';
 import { magnitudeScores, randomScores, snipScores, synflowScores, type LayerScores } from './scores.js';
-import { countRemaining, layerFraction, selectGlobal, selectLayerwise, type SelectionLayer } from './select.js';
+import { countRemaining, fractionsLandingOn, layerFraction, selectGlobal, selectLayerwise, type SelectionLayer } from './select.js';
 
 export interface LotteryCheckpoint {
   /** the level whose record was just emitted */
@@ -153,7 +154,7 @@ function levelScores(config: LotteryConfig, model: Sequential, dataset: Dataset,
 
 /** Masks for the next level and, with the bound, Algorithm 1's decisions. */
 function pruneLevel(
-  config: LotteryConfig, model: Sequential, scores: LayerScores, graph: GraphApi,
+  config: LotteryConfig, model: Sequential, scores: LayerScores, graph: GraphApi, targetRemaining: number | null,
 ): { masks: Map<string, Float32Array>; decisions: Algorithm1Decision[] | null } {
   const p = config.pruning;
   const layers: SelectionLayer[] = model.prunableParams().map((q) => ({
@@ -165,7 +166,11 @@ function pruneLevel(
   }));
   const fractions = { pConv: p.pConv, pFc: p.pFc, pOut: p.pOut };
   if (p.bound === null) {
-    const sel = p.scope === 'global' ? selectGlobal(layers, p.pGlobal, p.excludeFromPruning) : selectLayerwise(layers, fractions, p.excludeFromPruning);
+    // With a target density, the last level's fractions are shortened to land on it.
+    const f = targetRemaining === null
+      ? { ...fractions, pGlobal: p.pGlobal }
+      : fractionsLandingOn(layers, p.scope, { ...fractions, pGlobal: p.pGlobal }, targetRemaining, p.excludeFromPruning);
+    const sel = p.scope === 'global' ? selectGlobal(layers, f.pGlobal, p.excludeFromPruning) : selectLayerwise(layers, f, p.excludeFromPruning);
     return { masks: sel.masks, decisions: null };
   }
   // Algorithm 1 is layer-wise; with global scope, each layer's base fraction is the share the
@@ -321,7 +326,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       let nextMasks: Map<string, Float32Array>;
       let decisions: Algorithm1Decision[] | null = null;
       if (scores !== null) {
-        const pruned = pruneLevel(config, model, scores, graph);
+        const pruned = pruneLevel(config, model, scores, graph, targetDensity === null ? null : Math.floor(targetDensity * total + 1e-9));
         nextMasks = pruned.masks;
         decisions = pruned.decisions;
         if (decisions !== null && decisions.every((d) => d.removed === 0)) stopReason = 'no-layer-changed';

@@ -202,3 +202,41 @@ export function selectGlobal(layers: SelectionLayer[], fraction: number, exclude
   }
   return { masks, removed };
 }
+
+/**
+ * The pruning fractions of one level, shortened when the full fractions would go past a target
+ * number of surviving weights, so that a run with a target density (Table 2: 10^-alpha) ends on
+ * that density rather than somewhere below it (NOTES section 6: "prune to a fixed density").
+ *
+ * Layer-wise: every layer's fraction is scaled by the same factor s in (0, 1], the smallest for
+ * which the surviving total is at most `targetRemaining` (found by bisection on the exact counts;
+ * rounding per layer can leave the total a few weights under the target). Global: the fraction
+ * that removes exactly `remaining - targetRemaining` weights. When even the full fractions do not
+ * reach the target, they are returned unchanged.
+ */
+export function fractionsLandingOn(
+  layers: SelectionLayer[], scope: 'layerwise' | 'global', fractions: LayerFractions & { pGlobal: number },
+  targetRemaining: number, exclude: Iterable<string> = [],
+): LayerFractions & { pGlobal: number } {
+  const excluded = new Set(exclude);
+  const counts = layers.map((l) => ({ remaining: countRemaining(l.mask), fraction: layerFraction(l, fractions), prunable: !excluded.has(l.name) }));
+  const totalNow = counts.reduce((s, c) => s + c.remaining, 0);
+  if (scope === 'global') {
+    const prunableNow = counts.reduce((s, c) => s + (c.prunable ? c.remaining : 0), 0);
+    const afterFull = totalNow - pruneCount(fractions.pGlobal, prunableNow);
+    if (afterFull >= targetRemaining || prunableNow === 0) return fractions;
+    const toRemove = Math.max(0, totalNow - targetRemaining);
+    return { ...fractions, pGlobal: toRemove / prunableNow };
+  }
+  const survivingAt = (s: number) =>
+    counts.reduce((sum, c) => sum + c.remaining - (c.prunable ? pruneCount(s * c.fraction, c.remaining) : 0), 0);
+  if (survivingAt(1) >= targetRemaining) return fractions;
+  let lo = 0; // survivingAt(lo) > targetRemaining
+  let hi = 1; // survivingAt(hi) <= targetRemaining
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (survivingAt(mid) <= targetRemaining) hi = mid;
+    else lo = mid;
+  }
+  return { pConv: hi * fractions.pConv, pFc: hi * fractions.pFc, pOut: hi * fractions.pOut, pGlobal: fractions.pGlobal };
+}

@@ -158,6 +158,9 @@ test('the run stops at the target density 10^-alpha', async () => {
   assert.ok(last.density <= 10 ** -0.2);
   assert.ok(records.at(-2)!.density > 10 ** -0.2);
   assert.equal(last.layers[0].score, null);
+  // The last pruning step was shortened to land on the target, not at 0.522 below it.
+  const target = Math.floor(10 ** -0.2 * last.total);
+  assert.ok(last.remaining <= target && last.remaining >= target - last.layers.length, `${last.remaining} vs ${target}`);
 });
 
 test('user errors name the field', async () => {

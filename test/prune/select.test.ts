@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   countRemaining,
+  fractionsLandingOn,
   kthSmallest,
   layerFraction,
   pruneCount,
@@ -150,4 +151,34 @@ test('selectGlobal: one fraction of all remaining, ranked together, ties by laye
   assert.deepEqual([...sel.masks.get('features.0.weight')!], [...layers[0].mask]);
   assert.equal(sel.removed.get('features.0.weight'), 0);
   assert.deepEqual([...sel.masks.keys()], layers.map((l) => l.name));
+});
+
+test('fractionsLandingOn shortens the last step to land on the target count', () => {
+  const rand = lcg(11);
+  const layers: SelectionLayer[] = [
+    { name: 'fc1.weight', kind: 'linear', isOutput: false, mask: randomMask(3000, 0.3, rand), score: Float64Array.from({ length: 3000 }, rand) },
+    { name: 'fc2.weight', kind: 'linear', isOutput: false, mask: randomMask(500, 0.5, rand), score: Float64Array.from({ length: 500 }, rand) },
+    { name: 'fc3.weight', kind: 'linear', isOutput: true, mask: randomMask(100, 0.9, rand), score: Float64Array.from({ length: 100 }, rand) },
+  ];
+  const full = { pConv: 0.1, pFc: 0.2, pOut: 0.1, pGlobal: 0.2 };
+  const now = layers.reduce((s, l) => s + countRemaining(l.mask), 0);
+  const surviving = (sel: { masks: Map<string, Float32Array> }) => [...sel.masks.values()].reduce((s, m) => s + countRemaining(m), 0);
+
+  // Layer-wise: a target the full step would overshoot is met to within one weight per layer.
+  const target = Math.floor(now * 0.9);
+  const f = fractionsLandingOn(layers, 'layerwise', full, target);
+  assert.ok(f.pFc < full.pFc && f.pFc > 0);
+  assert.ok(Math.abs(f.pFc / full.pFc - f.pOut / full.pOut) < 1e-12, 'one common scale');
+  const after = surviving(selectLayerwise(layers, f));
+  assert.ok(after <= target && after >= target - layers.length, `${after} vs ${target}`);
+  // A target the full step does not reach leaves the fractions alone.
+  assert.deepEqual(fractionsLandingOn(layers, 'layerwise', full, Math.floor(now * 0.5)), full);
+
+  // Global: exactly the target.
+  const g = fractionsLandingOn(layers, 'global', full, target);
+  assert.equal(surviving(selectGlobal(layers, g.pGlobal)), target);
+  assert.deepEqual(fractionsLandingOn(layers, 'global', full, Math.floor(now * 0.5)), full);
+  // Excluded layers keep their weights and the others make up the difference.
+  const gx = fractionsLandingOn(layers, 'global', full, target, ['fc3.weight']);
+  assert.equal(surviving(selectGlobal(layers, gx.pGlobal, ['fc3.weight'])), target);
 });
