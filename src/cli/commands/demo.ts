@@ -17,6 +17,7 @@ import { UserError } from '../../errors.js';
 import { DEMO_PROTOCOL, DEMO_WORKERS, demoPlan, runDemo, type DemoProtocol, type DemoResult, type DemoRun } from '../../experiment/demo.js';
 import { encodeEvent, type LevelEvent, type ProgressUpdate, type RunStartEvent } from '../../experiment/events.js';
 import { formatDuration, formatPercent } from '../../experiment/progress.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
 import { buildReport, summaryTable, type ReportRun } from '../../report/index.js';
 import { interruptSignal, positiveInteger, workspaceOption } from './run.js';
@@ -53,7 +54,6 @@ class RunProgress {
   iteration = 0;
   last: LevelEvent | null = null;
   state: 'waiting' | 'running' | 'done' | 'failed' = 'waiting';
-  note = '';
   /** the first progress report of the level being trained: when, and how far into it */
   private paceStart: { level: number; time: number; fraction: number } | null = null;
   /** duration of the last computed level (training, evaluation, analysis, pruning) */
@@ -312,9 +312,10 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
       } else {
         write(`\n${summaryText(result)}`);
         const cached = result.outcomes.every((o) => o.result.cached);
-        write(`${cached ? 'reported the stored runs' : 'done'} in ${formatDuration(wallMs)} (${result.workers} worker processes, ${result.threads} thread${result.threads === 1 ? '' : 's'} each)\n`);
+        write(`${cached ? 'reported the stored runs' : 'done'} in ${formatDuration(wallMs)} (${result.workers} worker process${result.workers === 1 ? '' : 'es'}, ${result.threads} thread${result.threads === 1 ? '' : 's'} each)\n`);
         if (page) write(`report: ${resolve(page)}\n`);
-        write(`more: ramanujan runs --workspace ${opts.workspace}; ramanujan report ${result.plan.runs.map((r) => r.id.slice(0, 8)).join(' ')} --workspace ${opts.workspace}; docs/demo.md\n`);
+        const ws = opts.workspace === DEFAULT_WORKSPACE ? '' : ` --workspace ${opts.workspace}`;
+        write(`more: ramanujan runs${ws}; ramanujan report ${result.plan.runs.map((r) => r.id.slice(0, 8)).join(' ')}${ws}; docs/demo.md\n`);
       }
       if (failed.length > 0) throw new UserError(`demo: ${failed.map((o) => `${o.run.variant.name} ${o.result.status} (${o.result.note})`).join('; ')}`);
     });
