@@ -130,7 +130,8 @@ function startText(e: RunStartEvent): string {
 }
 
 function doneText(r: SweepResult): string {
-  return r.status === 'done' ? `done, ${r.levels} levels${r.note ? ` (${r.note})` : ''}` : `${r.status}${r.note ? `: ${r.note}` : ''}`;
+  if (r.status === 'done') return `done, ${r.levels} levels${r.note ? ` (${r.note})` : ''}`;
+  return `${r.status} after ${r.levels} levels${r.note && r.note !== r.status ? `: ${r.note}` : ''}`;
 }
 
 /** Plain lines: a start line, a line per level (with the ETA), a done line per run. */
