@@ -11,10 +11,13 @@
  * - epoch e's order: new Rng(seed).fork('shuffle').fork(e).shuffle([0, 1, ..., count-1]);
  * - augmentation in epoch e: new Rng(seed).fork('augment').fork(e), per example in batch order
  *   int(9) for the vertical offset, int(9) for the horizontal offset, next() < 0.5 for the flip;
- * - noise for example i at level sigma: new Rng(noiseSeed).fork('noise:' + round(sigma * 1e6))
- *   .fork(i), one normal() per pixel in [C, H, W] order. So every call, every pruning level and
- *   every run with the same noiseSeed sees the same noisy images, and a test subset of the first N
- *   examples sees the same noise on those N as the full set.
+ * - noise for example i: sigma * z, with z one normal() per pixel in [C, H, W] order of
+ *   new Rng(noiseSeed).fork('noise').fork(i). The same z serves every sigma (common random
+ *   numbers: the noise levels differ only in scale, so accuracy against sigma is not blurred by
+ *   independent draws), and it is drawn once per split and seed and kept (standardNoise), so a
+ *   pruning level's five noisy passes cost no more generator time than a clean one. Every call,
+ *   every pruning level and every run with the same noiseSeed sees the same noisy images, and a
+ *   test subset of the first N examples sees the same noise on those N as the full set.
  */
 import { Rng } from '../nn/rng.js';
 import { normalizationTable } from './normalize.js';
@@ -164,8 +167,31 @@ function writeAugmented(
 }
 
 /** The fork label of a noise level; rounded so 0.1 * 3 and 0.3 name the same level. */
-function noiseLabel(sigma: number): string {
-  return `noise:${Math.round(sigma * 1e6)}`;
+/** Splits larger than this many pixels draw their noise per pass instead of keeping it (memory). */
+const NOISE_CACHE_LIMIT = 2 ** 26;
+const noiseCache = new WeakMap<Split, Map<number, Float32Array>>();
+
+/** z for pixel p of example i: normal() number p of new Rng(noiseSeed).fork('noise').fork(i). */
+function drawStandardNoise(noiseSeed: number, i: number, out: Float32Array, offset: number, size: number): void {
+  const rng = new Rng(noiseSeed).fork('noise').fork(i);
+  for (let p = 0; p < size; p++) out[offset + p] = rng.normal();
+}
+
+/**
+ * The standard-normal noise of a whole split, [count, C, H, W], drawn once per (split, seed) and
+ * kept while the split lives; null when the split is too large to keep (then drawn per pass).
+ */
+function standardNoise(split: Split, size: number, noiseSeed: number): Float32Array | null {
+  if (split.count * size > NOISE_CACHE_LIMIT) return null;
+  let bySeed = noiseCache.get(split);
+  if (bySeed === undefined) noiseCache.set(split, (bySeed = new Map()));
+  let z = bySeed.get(noiseSeed);
+  if (z === undefined) {
+    z = new Float32Array(split.count * size);
+    for (let i = 0; i < split.count; i++) drawStandardNoise(noiseSeed, i, z, i * size, size);
+    bySeed.set(noiseSeed, z);
+  }
+  return z;
 }
 
 /**
@@ -197,7 +223,8 @@ export function testBatches(
   const lastN = split.count % batchSize;
   const lastX = x.subarray(0, lastN * size);
   const lastLabels = labels.subarray(0, lastN);
-  const label = noiseLabel(sigma);
+  const kept = sigma > 0 ? standardNoise(split, size, noiseSeed) : null;
+  const scratch = sigma > 0 && kept === null ? new Float32Array(size) : null;
 
   function* batches(): Generator<{ x: Float32Array; labels: Int32Array; n: number }> {
     for (let start = 0; start < split!.count; start += batchSize) {
@@ -207,11 +234,22 @@ export function testBatches(
         labels[b] = split!.labels[i];
         writeNormalized(split!.images, i, shape, table, x, b * size);
         if (sigma > 0) {
-          const rng = new Rng(noiseSeed).fork(label).fork(i);
+          // z: this example's standard-normal noise, kept or drawn now
+          let z: Float32Array;
+          let zOffset: number;
+          if (kept !== null) {
+            z = kept;
+            zOffset = i * size;
+          } else {
+            drawStandardNoise(noiseSeed, i, scratch!, 0, size);
+            z = scratch!;
+            zOffset = 0;
+          }
           for (let c = 0; c < C; c++) {
             const scale = noiseScale[c];
             const dst = b * size + c * plane;
-            for (let p = 0; p < plane; p++) x[dst + p] += scale * rng.normal();
+            const src = zOffset + c * plane;
+            for (let p = 0; p < plane; p++) x[dst + p] += scale * z[src + p];
           }
         }
       }

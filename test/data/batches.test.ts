@@ -241,21 +241,24 @@ test('noisy test sets: Gaussian noise of std sigma on the [0,1] scale, unclipped
   const other = testBatches(ds, { batchSize: 7, noiseSigma: 0.1, noiseSeed: 11 });
   collect(other);
   assert.deepEqual(collect(testBatches(ds, { batchSize: 7, noiseSigma: sigma, noiseSeed: 11 })), noisy);
-  // 0.1 * 3 names the same noise level as 0.3
-  assert.deepEqual(collect(testBatches(ds, { batchSize: 64, noiseSigma: 0.1 * 3, noiseSeed: 11 })), noisy);
-  // another seed or another sigma: other noise; sigma 0: clean
+  // 0.1 * 3 gives the images of 0.3 (up to the last bit of float32)
+  const almost = collect(testBatches(ds, { batchSize: 64, noiseSigma: 0.1 * 3, noiseSeed: 11 }));
+  assert.ok(almost.every((v, k) => Math.abs(v - noisy[k]) <= 1e-6 * Math.max(1, Math.abs(v))));
+  // another seed: other noise; sigma 0: clean
   assert.notDeepEqual(collect(testBatches(ds, { batchSize: 64, noiseSigma: sigma, noiseSeed: 12 })), noisy);
   const clean = collect(testBatches(ds, { batchSize: 64 }));
   assert.deepEqual(collect(testBatches(ds, { batchSize: 64, noiseSigma: 0 })), clean);
+  // another sigma: the same standard-normal draws scaled (common random numbers)
   const other2 = collect(testBatches(ds, { batchSize: 64, noiseSigma: 0.2, noiseSeed: 11 }));
-  const ratio = other2.map((v, k) => v - clean[k]).slice(0, 50);
-  const ratio3 = noisy.map((v, k) => v - clean[k]).slice(0, 50);
-  assert.notDeepEqual(ratio.map((v) => (v * 3) / 2), ratio3, 'levels draw their own noise');
+  for (let k = 0; k < 200; k++) {
+    const expected = ((noisy[k] - clean[k]) * 2) / 3;
+    assert.ok(Math.abs(other2[k] - clean[k] - expected) < 1e-4, `pixel ${k}`);
+  }
   // example i's noise is from (noiseSeed, sigma, i): the first 10 examples of a subset match
   const head: Dataset = { ...ds, test: { count: 10, images: ds.test.images.subarray(0, 10 * size), labels: ds.test.labels.subarray(0, 10) } };
   assert.deepEqual(collect(testBatches(head, { batchSize: 3, noiseSigma: sigma, noiseSeed: 11 })), noisy.slice(0, 10 * size));
-  // and it is the documented stream: normal() per pixel of new Rng(seed).fork('noise:300000').fork(i)
-  const rng = new Rng(11).fork('noise:300000').fork(5);
+  // and it is the documented stream: sigma * normal() per pixel of new Rng(seed).fork('noise').fork(i)
+  const rng = new Rng(11).fork('noise').fork(5);
   for (let p = 0; p < 20; p++) {
     const c = Math.floor(p / (H * W));
     const expected = norm(ds, c, ds.test.images[5 * size + p]) + (sigma / ds.std[c]) * rng.normal();
