@@ -18,7 +18,7 @@ import type { LotteryConfig, ModelName } from '../prune/config.js';
 
 export const MODEL_NAMES = ['lenet-300-100', 'conv2', 'conv4', 'conv6', 'vgg19'] as const satisfies readonly ModelName[];
 export const BUILTIN_DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
-const CRITERIA = ['combined', 'UE', 'UD', 'WE', 'WD'] as const;
+const CRITERIA = ['combined', 'unweighted', 'UE', 'UD', 'WE', 'WD'] as const;
 
 /** Datasets each model is built for. `folder:<path>` datasets are accepted for every model (their
  *  image shape is only known once loaded, and the model checks it then). */
@@ -110,7 +110,7 @@ const evaluationSchema = z
   .strictObject({
     noiseSigmas: z.array(z.number().positive()).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets'),
     noiseSeed: z.number().int().min(0).default(0).describe('seed of the test-set noise: fixed across runs and seeds, so every run of a sweep sees the same noisy images'),
-    criterion: z.enum(CRITERIA).default('combined').describe('criterion of the per-layer verdicts and the regime'),
+    criterion: z.enum(CRITERIA).default('unweighted').describe('property that decides the regime: unweighted (max(DeltaS, DeltaR) > 0 on the mask, Figure 4a), combined (Algorithm 1), or one of UE, UD, WE, WD'),
     excludeFromAnalysis: layerNames('weights left out of the regime (e.g. Conv4 first and last layer)'),
   })
   .describe('noisy test sets and the Ramanujan analysis');

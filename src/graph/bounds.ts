@@ -9,7 +9,8 @@
  *   UE: unweighted DeltaS > 0          UD: unweighted DeltaR > 0
  *   WE: DeltaS >= 0 and t1 >= 1 on the score-weighted graph (the weighted one when no score)
  *   WD: DeltaR from the weighted degrees > 0 on that same graph
- *   combined (Algorithm 1): max(DeltaS, DeltaR) > 0 unweighted, or WE.
+ *   unweighted (Algorithm 1 line 12): UE or UD, i.e. max(DeltaS, DeltaR) > 0 unweighted.
+ *   combined (Algorithm 1): unweighted, or WE.
  */
 import type { CriterionSet, GraphMetrics, LayerVerdicts, Regime } from './types.js';
 
@@ -43,7 +44,9 @@ export function layerVerdicts(unweighted: GraphMetrics, weighted: GraphMetrics, 
 }
 
 export function keepsProperty(verdicts: LayerVerdicts, criterion: CriterionSet): boolean {
-  return criterion === 'combined' ? verdicts.combined : verdicts[criterion];
+  if (criterion === 'combined') return verdicts.combined;
+  if (criterion === 'unweighted') return verdicts.UE || verdicts.UD;
+  return verdicts[criterion];
 }
 
 /**

@@ -10,9 +10,14 @@
 /** Which edge weights a bipartite graph carries. */
 export type Weighting = 'unweighted' | 'weighted' | 'score';
 
-/** The single criteria of Table 1, and the combined rule of Algorithm 1. */
+/**
+ * The single criteria of Table 1; 'unweighted', the unweighted Ramanujan property of Algorithm 1
+ * line 12 (UE or UD: max(DeltaS, DeltaR) > 0 on the mask), which decides the regimes of the
+ * paper's Figure 4(a) and 5; and 'combined', the whole rule of Algorithm 1 (unweighted property,
+ * else the score-weighted expansion property).
+ */
 export type Criterion = 'UE' | 'UD' | 'WE' | 'WD';
-export type CriterionSet = 'combined' | Criterion;
+export type CriterionSet = 'combined' | 'unweighted' | Criterion;
 
 /** Spectral and degree metrics of one bipartite graph B (rows L = outputs, cols R = inputs). */
 export interface GraphMetrics {

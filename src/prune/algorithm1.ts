@@ -19,6 +19,7 @@
  * The checks per criterion set (NOTES sections 4-5; Delta = null counts as not satisfied):
  * - combined: unweighted max(DeltaS, DeltaR) > 0 (line 12), else score-weighted DeltaS >= 0 and
  *   t1 >= 1 (line 17);
+ * - unweighted: max(DeltaS, DeltaR) > 0 on the unweighted graph only (no score-weighted check);
  * - UE: unweighted DeltaS > 0;  UD: unweighted DeltaR > 0 (no score-weighted check);
  * - WE: score-weighted DeltaS >= 0 and t1 >= 1;  WD: score-weighted DeltaR from the weighted
  *   degrees > 0 (no unweighted check; the collapse guard still uses the unweighted degrees).
@@ -72,6 +73,7 @@ function positive(x: number | null): boolean {
 function unweightedPasses(m: GraphMetrics, criterion: CriterionSet): boolean | null {
   switch (criterion) {
     case 'combined':
+    case 'unweighted':
       return positive(m.deltaS) || positive(m.deltaR);
     case 'UE':
       return positive(m.deltaS);

@@ -148,6 +148,14 @@ test('keepsProperty and networkRegime: fully, partially, non', () => {
   assert.equal(networkRegime([no, no], 'combined'), 'non');
   assert.equal(networkRegime([yes, yes], 'UD'), 'non');
   assert.equal(networkRegime([], 'combined'), 'non');
+  // 'unweighted' (Algorithm 1 line 12): UE or UD, whatever the weighted graphs say
+  const udOnly: LayerVerdicts = { UE: false, UD: true, WE: false, WD: false, combined: true };
+  const weightedOnly: LayerVerdicts = { UE: false, UD: false, WE: true, WD: true, combined: true };
+  assert.equal(keepsProperty(yes, 'unweighted'), true);
+  assert.equal(keepsProperty(udOnly, 'unweighted'), true);
+  assert.equal(keepsProperty(weightedOnly, 'unweighted'), false);
+  assert.equal(networkRegime([yes, weightedOnly], 'unweighted'), 'partially');
+  assert.equal(networkRegime([yes, weightedOnly], 'combined'), 'fully');
 });
 
 test('a collapsed layer keeps no property', () => {

@@ -117,6 +117,16 @@ for (const [label, metrics] of metricsFns) {
     // UE alone never looks at the score-weighted graph
     const ue = ramanujanPreservingPrune(layer, 6 / 61, { ...combined, criterion: 'UE' }, metrics);
     assert.ok(ue.decision.attempts.every((a) => a.scoreDeltaS === null && a.check === 'failed'));
+    // 'unweighted' neither: where the combined rule accepts on the score-weighted graph, it holds
+    // (K66 at score 100, row 0 scored lowest, + K55 at 0.01: removing row 0 leaves K56 + K55, which
+    // fails unweighted (t2 = 5 > eb = 4.23) and passes score-weighted (t1 = 548, t2 = 0.05))
+    const strongScores = layerOf(11, 11, [[0, 0, 6, 6, 100], [6, 6, 5, 5, 0.01]]);
+    for (let j = 0; j < 6; j++) strongScores.score[j] = 0.001;
+    const viaScore = ramanujanPreservingPrune(strongScores, 6 / 61, combined, metrics);
+    assert.equal(viaScore.decision.attempts.at(-1)!.check, 'score-weighted');
+    const unweightedOnly = ramanujanPreservingPrune(strongScores, 6 / 61, { ...combined, criterion: 'unweighted' }, metrics);
+    assert.equal(unweightedOnly.decision.outcome, 'held');
+    assert.ok(unweightedOnly.decision.attempts.every((a) => a.scoreDeltaS === null && a.check === 'failed'));
     // WE alone accepts K66(100) + K55(0.01) on the score-weighted graph at once
     const strong = layerOf(11, 11, [[0, 0, 6, 6, 100], [6, 6, 5, 5, 0.01]]);
     const we = ramanujanPreservingPrune(strong, 0.1, { ...combined, criterion: 'WE' }, metrics);
