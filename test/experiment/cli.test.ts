@@ -109,6 +109,14 @@ test('--json: one event per line with the fixed keys', () => {
   );
   const table = cli(['runs', '--workspace', ws]);
   assert.match(table.stdout, new RegExp(`${id}.*done`));
+
+  // Without --json the finished run ends with its per-level summary table (one row per level).
+  const plain = cli(RUN.filter((a) => a !== '--json').concat(['--workspace', ws]));
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.match(plain.stdout, /level\s+│\s+density %\s+│\s+clean %\s+│\s+σ=0\.1 %/);
+  const rows = plain.stdout.split('\n').filter((l) => /^│\s+\d+\s+│/.test(l));
+  assert.equal(rows.length, 7);
+  assert.match(rows[0], /100\.00/);
 });
 
 test('SIGKILL mid-run, then the same command: resumes and ends with the uninterrupted records', async () => {

@@ -12,6 +12,7 @@ import { resolveRun } from '../../experiment/resolve.js';
 import { executeRun, type RunEnvironment } from '../../experiment/runner.js';
 import { configFields } from '../../experiment/schema.js';
 import { DEFAULT_WORKSPACE, openStore } from '../../experiment/store.js';
+import { summaryTable } from '../../report/summary.js';
 
 /** What the experiment commands can be given instead of the real loop (tests). */
 export interface ExperimentCommandDeps {
@@ -80,6 +81,8 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
       try {
         const done = await executeRun(resolved, { store, environment, reporter: reporterFor({ json: opts.json }), signal: interrupt.signal, force: opts.force });
         if (done.status !== 'done') throw new UserError(`run ${done.run} ${done.status}`);
+        // The per-level summary (density, clean and noisy accuracy, regime); --json has it in its events.
+        if (!opts.json) process.stdout.write(`\n${summaryTable(store.levelRecords(done.run))}\n`);
       } catch (err) {
         if (interrupt.signal.aborted) throw new UserError('interrupted; run the same command again to resume', 130);
         throw err;
