@@ -267,36 +267,52 @@ abstract class StatelessLayer<A extends FloatArray> {
 }
 
 /**
- * MaxPool2d(kernel, stride = kernel, padding = 0): y[N, C, oh, ow] = max over each window.
- * backward: dy routed to the argmax of each window (ties: the first maximum, as the kernel chooses).
+ * What max and average pooling share: the window geometry over [N, C, h, w] input, the output
+ * shape [C, oh, ow] and the output / input-gradient buffers.
  */
-export class MaxPool2d<A extends FloatArray = Float32Array> extends StatelessLayer<A> implements Layer<A> {
+abstract class Pool2d<A extends FloatArray> extends StatelessLayer<A> {
   readonly inShape: number[];
   readonly outShape: number[];
   readonly description: string;
-  private readonly y: BatchBuffer<A>;
-  private readonly dx: BatchBuffer<A>;
-  private readonly argmax: BatchBufferInt32;
-  private readonly stride: number;
+  protected readonly y: BatchBuffer<A>;
+  protected readonly dx: BatchBuffer<A>;
+  protected readonly stride: number;
 
-  constructor(private readonly device: Device<A>, inShape: [number, number, number], readonly kernelSize: number, stride?: number, readonly padding = 0) {
+  constructor(protected readonly device: Device<A>, kind: string, inShape: [number, number, number], readonly kernelSize: number, stride: number | undefined, readonly padding: number) {
     super();
     this.stride = stride ?? kernelSize;
     const [c, h, w] = inShape;
     const oh = convOutputSize(h, kernelSize, this.stride, padding);
     const ow = convOutputSize(w, kernelSize, this.stride, padding);
-    if (oh < 1 || ow < 1) throw new Error(`MaxPool2d(${kernelSize}): input ${inShape.join('x')} is too small`);
+    if (oh < 1 || ow < 1) throw new Error(`${kind}(${kernelSize}): input ${inShape.join('x')} is too small`);
     this.inShape = [...inShape];
     this.outShape = [c, oh, ow];
-    this.description = `MaxPool2d(${kernelSize}, stride ${this.stride}, pad ${padding})`;
+    this.description = `${kind}(${kernelSize}, stride ${this.stride}, pad ${padding})`;
     this.y = new BatchBuffer(device, product(this.outShape));
     this.dx = new BatchBuffer(device, product(this.inShape));
-    this.argmax = new BatchBufferInt32(device, product(this.outShape));
   }
 
-  private geometry(N: number): Conv2dGeometry {
+  protected geometry(N: number): Conv2dGeometry {
     const [c, h, w] = this.inShape;
     return { n: N, cIn: c, h, w, cOut: c, kh: this.kernelSize, kw: this.kernelSize, strideH: this.stride, strideW: this.stride, padH: this.padding, padW: this.padding };
+  }
+
+  dispose(): void {
+    this.y.dispose();
+    this.dx.dispose();
+  }
+}
+
+/**
+ * MaxPool2d(kernel, stride = kernel, padding = 0): y[N, C, oh, ow] = max over each window.
+ * backward: dy routed to the argmax of each window (ties: the first maximum, as the kernel chooses).
+ */
+export class MaxPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> implements Layer<A> {
+  private readonly argmax: BatchBufferInt32;
+
+  constructor(device: Device<A>, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
+    super(device, 'MaxPool2d', inShape, kernelSize, stride, padding);
+    this.argmax = new BatchBufferInt32(device, product(this.outShape));
   }
 
   forward(x: A, N: number): A {
@@ -311,9 +327,8 @@ export class MaxPool2d<A extends FloatArray = Float32Array> extends StatelessLay
     return dx;
   }
 
-  dispose(): void {
-    this.y.dispose();
-    this.dx.dispose();
+  override dispose(): void {
+    super.dispose();
     this.argmax.dispose();
   }
 }
@@ -322,31 +337,9 @@ export class MaxPool2d<A extends FloatArray = Float32Array> extends StatelessLay
  * AvgPool2d(kernel, stride = kernel, padding = 0): y = mean over each window, padding counted as
  * zeros (PyTorch count_include_pad=True). backward spreads dy / (kernel²) over each window.
  */
-export class AvgPool2d<A extends FloatArray = Float32Array> extends StatelessLayer<A> implements Layer<A> {
-  readonly inShape: number[];
-  readonly outShape: number[];
-  readonly description: string;
-  private readonly y: BatchBuffer<A>;
-  private readonly dx: BatchBuffer<A>;
-  private readonly stride: number;
-
-  constructor(private readonly device: Device<A>, inShape: [number, number, number], readonly kernelSize: number, stride?: number, readonly padding = 0) {
-    super();
-    this.stride = stride ?? kernelSize;
-    const [c, h, w] = inShape;
-    const oh = convOutputSize(h, kernelSize, this.stride, padding);
-    const ow = convOutputSize(w, kernelSize, this.stride, padding);
-    if (oh < 1 || ow < 1) throw new Error(`AvgPool2d(${kernelSize}): input ${inShape.join('x')} is too small`);
-    this.inShape = [...inShape];
-    this.outShape = [c, oh, ow];
-    this.description = `AvgPool2d(${kernelSize}, stride ${this.stride}, pad ${padding})`;
-    this.y = new BatchBuffer(device, product(this.outShape));
-    this.dx = new BatchBuffer(device, product(this.inShape));
-  }
-
-  private geometry(N: number): Conv2dGeometry {
-    const [c, h, w] = this.inShape;
-    return { n: N, cIn: c, h, w, cOut: c, kh: this.kernelSize, kw: this.kernelSize, strideH: this.stride, strideW: this.stride, padH: this.padding, padW: this.padding };
+export class AvgPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> implements Layer<A> {
+  constructor(device: Device<A>, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
+    super(device, 'AvgPool2d', inShape, kernelSize, stride, padding);
   }
 
   forward(x: A, N: number): A {
@@ -359,11 +352,6 @@ export class AvgPool2d<A extends FloatArray = Float32Array> extends StatelessLay
     const dx = this.dx.view(N);
     this.device.kernels.avgPool2dBackward(dy, this.geometry(N), dx);
     return dx;
-  }
-
-  dispose(): void {
-    this.y.dispose();
-    this.dx.dispose();
   }
 }
 
