@@ -43,28 +43,28 @@ export function float64Device(): Device<Float64Array> {
  * otherwise reused, so memory is allocated once per batch size and never per step.
  * `view(N)` is the first N*perExample elements (a subarray of the engine allocation).
  */
-export class BatchBuffer<A extends FloatArray> {
-  private storage: A | null = null;
+class GrowingBuffer<T extends FloatArray | Int32Array> {
+  private storage: T | null = null;
   private capacity = 0;
-  private current: A | null = null;
+  private current: T | null = null;
   private currentN = -1;
 
-  constructor(private readonly device: Device<A>, readonly perExample: number) {}
+  constructor(private readonly allocate: (length: number) => T, private readonly release: (array: T) => void, readonly perExample: number) {}
 
-  view(N: number): A {
+  view(N: number): T {
     if (N === this.currentN && this.current !== null) return this.current;
     if (this.storage === null || N > this.capacity) {
-      if (this.storage !== null) this.device.free(this.storage);
-      this.storage = this.device.alloc(Math.max(1, N * this.perExample));
+      if (this.storage !== null) this.release(this.storage);
+      this.storage = this.allocate(Math.max(1, N * this.perExample));
       this.capacity = N;
     }
-    this.current = (N === this.capacity ? this.storage : this.storage.subarray(0, N * this.perExample)) as A;
+    this.current = (N === this.capacity ? this.storage : this.storage.subarray(0, N * this.perExample)) as T;
     this.currentN = N;
     return this.current;
   }
 
   dispose(): void {
-    if (this.storage !== null) this.device.free(this.storage);
+    if (this.storage !== null) this.release(this.storage);
     this.storage = null;
     this.current = null;
     this.capacity = 0;
@@ -72,32 +72,16 @@ export class BatchBuffer<A extends FloatArray> {
   }
 }
 
-/** Int32 counterpart of BatchBuffer (max-pool argmax, labels). */
-export class BatchBufferInt32 {
-  private storage: Int32Array | null = null;
-  private capacity = 0;
-  private current: Int32Array | null = null;
-  private currentN = -1;
-
-  constructor(private readonly device: Device<FloatArray>, readonly perExample: number) {}
-
-  view(N: number): Int32Array {
-    if (N === this.currentN && this.current !== null) return this.current;
-    if (this.storage === null || N > this.capacity) {
-      if (this.storage !== null) this.device.free(this.storage);
-      this.storage = this.device.allocInt32(Math.max(1, N * this.perExample));
-      this.capacity = N;
-    }
-    this.current = N === this.capacity ? this.storage : this.storage.subarray(0, N * this.perExample);
-    this.currentN = N;
-    return this.current;
+/** Float buffer per batch (activations, gradients). */
+export class BatchBuffer<A extends FloatArray> extends GrowingBuffer<A> {
+  constructor(device: Device<A>, perExample: number) {
+    super((n) => device.alloc(n), (a) => device.free(a), perExample);
   }
+}
 
-  dispose(): void {
-    if (this.storage !== null) this.device.free(this.storage);
-    this.storage = null;
-    this.current = null;
-    this.capacity = 0;
-    this.currentN = -1;
+/** Int32 buffer per batch (max-pool argmax, labels). */
+export class BatchBufferInt32 extends GrowingBuffer<Int32Array> {
+  constructor(device: Device<FloatArray>, perExample: number) {
+    super((n) => device.allocInt32(n), (a) => device.free(a), perExample);
   }
 }
