@@ -20,3 +20,15 @@ execFileSync(process.execPath, [
   '--enable', 'simd', '--enable', 'threads',
   '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
 ], { stdio: 'inherit', cwd: root });
+
+// The Lanczos products of src/graph/ (assembly/spectral.ts) as dist/wasm/spectral.wasm: a separate
+// small module with its own growable memory (no threads; the host lays out the memory above
+// heapBase(), so the stub runtime's allocator is never used).
+execFileSync(process.execPath, [
+  asc, join(root, 'assembly', 'spectral.ts'),
+  '--outFile', join(root, 'dist', 'wasm', 'spectral.wasm'),
+  '--optimizeLevel', '3', '--shrinkLevel', '0', '--noAssert',
+  '--runtime', 'stub',
+  '--enable', 'simd',
+  '--initialMemory', '1', '--maximumMemory', '65536',
+], { stdio: 'inherit', cwd: root });

@@ -1,0 +1,196 @@
+/**
+ * The matrix-vector products of the Lanczos methods (spectrum.ts) in WebAssembly SIMD:
+ * assembly/spectral.ts, built by scripts/build-wasm.mjs as dist/wasm/spectral.wasm.
+ *
+ * Why wasm: the products are the whole cost of a large layer's spectrum (about 50 Lanczos steps,
+ * each reading all the weights twice), and V8 does not vectorise plain JavaScript loops; the wasm
+ * kernels convert four f32 weights at a time to two f64x2 and accumulate in Float64 (measured in
+ * docs/analysis.md). The module is small and separate from the training engine's: its own
+ * growable (not shared) memory, compiled synchronously because analyzeLayer is synchronous.
+ *
+ * Memory: one block at a time. `blockProducts` copies the block's arrays (CSR and CSC, or the dense
+ * weights) in once, above the module's data, and the memory grows to the largest block seen (about
+ * the size of that block's indices and weights; a dense layer is not transposed here). Creating the
+ * next block's products invalidates the previous ones.
+ *
+ * When the file is missing (sources run before a build) the plain TypeScript products in
+ * spectrum.ts are used; they are also the reference the tests compare these kernels with.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
+import type { EdgeWeights } from './bipartite.js';
+
+/** The few WebAssembly API types used here (lib ES2022 has no declarations for them). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, never>) => { exports: Record<string, unknown> };
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+type Kernel = (...args: number[]) => void;
+interface SpectralExports {
+  memory: WasmMemory;
+  heapBase(): number;
+  denseDotsF32: Kernel;
+  denseDotsF64: Kernel;
+  denseTransposedF32: Kernel;
+  denseTransposedF64: Kernel;
+  csrDotsF32: Kernel;
+  csrDotsF64: Kernel;
+  csrDotsOnes: Kernel;
+}
+
+const PAGE = 65536;
+
+/** The instantiated module and a bump allocator over its memory (reset for every block). */
+class SpectralWasm {
+  private top: number;
+  constructor(readonly exports: SpectralExports) {
+    this.top = exports.heapBase();
+  }
+  reset(): void {
+    this.top = this.exports.heapBase();
+  }
+  /** `bytes` of memory, 16-byte aligned; grows the memory when needed (earlier views then detach). */
+  alloc(bytes: number): number {
+    const ptr = this.top;
+    this.top = ptr + Math.ceil(bytes / 16) * 16;
+    const have = this.exports.memory.buffer.byteLength;
+    if (this.top > have) this.exports.memory.grow(Math.ceil((this.top - have) / PAGE));
+    return ptr;
+  }
+  /** Copies an array in; returns its pointer. */
+  copyIn(a: Int32Array | Float32Array | Float64Array): number {
+    const ptr = this.alloc(a.byteLength);
+    new Uint8Array(this.exports.memory.buffer, ptr, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return ptr;
+  }
+  f64(ptr: number, n: number): Float64Array {
+    return new Float64Array(this.exports.memory.buffer, ptr, n);
+  }
+}
+
+let loaded: SpectralWasm | null | undefined;
+let enabled = true;
+
+function wasmPath(): string {
+  return join(packageRoot(), 'dist', 'wasm', 'spectral.wasm');
+}
+
+/** The module, or null when it is not built or switched off. */
+export function spectralWasm(): SpectralWasm | null {
+  if (!enabled) return null;
+  if (loaded === undefined) {
+    const path = wasmPath();
+    loaded = existsSync(path)
+      ? new SpectralWasm(new WebAssemblyApi.Instance(new WebAssemblyApi.Module(readFileSync(path)), {}).exports as unknown as SpectralExports)
+      : null;
+  }
+  return loaded;
+}
+
+/** Whether the wasm products are built and in use. */
+export function wasmProductsAvailable(): boolean {
+  return spectralWasm() !== null;
+}
+
+/** Switches the wasm products on or off (tests compare both; off = the TypeScript products). */
+export function useWasmProducts(on: boolean): void {
+  enabled = on;
+}
+
+/** The products a Lanczos method needs from one block B [rows, cols] (x, y: Float64). */
+export interface BlockProducts {
+  /** y = B x  (x: [cols], y: [rows]) */
+  multiply(x: Float64Array, y: Float64Array): void;
+  /** z = B^T y  (y: [rows], z: [cols]) */
+  multiplyTransposed(y: Float64Array, z: Float64Array): void;
+  /** w = B B^T q (rows <= cols) or B^T B q, through a vector of the longer side */
+  gram(q: Float64Array, w: Float64Array): void;
+}
+
+/** A block as the products need it: CSR (and its CSC), or dense row-major weights. */
+export interface ProductBlock {
+  rows: number;
+  cols: number;
+  rowPtr: Int32Array;
+  colIdx: Int32Array;
+  w: EdgeWeights | null;
+  dense: boolean;
+}
+
+/**
+ * The wasm products of a block, or null when the module is unavailable. `csc` (the block's
+ * columns compressed, built by the caller) is needed unless the block is dense and weighted.
+ */
+export function wasmBlockProducts(
+  b: ProductBlock,
+  csc: () => { colPtr: Int32Array; rowIdx: Int32Array; w: EdgeWeights | null },
+): BlockProducts | null {
+  const m = spectralWasm();
+  if (m === null) return null;
+  m.reset();
+  const { rows, cols } = b;
+  const k = m.exports;
+  const x = m.alloc(8 * cols);
+  const y = m.alloc(8 * rows);
+  let forward: () => void;
+  let backward: () => void;
+  if (b.dense && b.w !== null) {
+    const a = m.copyIn(b.w);
+    const f32 = b.w instanceof Float32Array;
+    const dots = f32 ? k.denseDotsF32 : k.denseDotsF64;
+    const trans = f32 ? k.denseTransposedF32 : k.denseTransposedF64;
+    forward = () => dots(a, rows, cols, x, y);
+    backward = () => trans(a, rows, cols, y, x);
+  } else {
+    const c = csc();
+    const rowPtr = m.copyIn(b.rowPtr);
+    const colIdx = m.copyIn(b.colIdx);
+    const colPtr = m.copyIn(c.colPtr);
+    const rowIdx = m.copyIn(c.rowIdx);
+    if (b.w === null) {
+      forward = () => k.csrDotsOnes(rowPtr, colIdx, rows, x, y);
+      backward = () => k.csrDotsOnes(colPtr, rowIdx, cols, y, x);
+    } else {
+      const w = m.copyIn(b.w);
+      const cw = m.copyIn(c.w!);
+      const dots = b.w instanceof Float32Array ? k.csrDotsF32 : k.csrDotsF64;
+      forward = () => dots(rowPtr, colIdx, w, rows, x, y);
+      backward = () => dots(colPtr, rowIdx, cw, cols, y, x);
+    }
+  }
+  // Views made after the last allocation (a growth detaches earlier ones).
+  const xs = m.f64(x, cols);
+  const ys = m.f64(y, rows);
+  return {
+    multiply(xin, yout) {
+      xs.set(xin);
+      forward();
+      yout.set(ys);
+    },
+    multiplyTransposed(yin, zout) {
+      ys.set(yin);
+      backward();
+      zout.set(xs);
+    },
+    gram(q, w) {
+      if (rows <= cols) {
+        ys.set(q);
+        backward();
+        forward();
+        w.set(ys);
+      } else {
+        xs.set(q);
+        forward();
+        backward();
+        w.set(xs);
+      }
+    },
+  };
+}
