@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bipartiteStructure, edgeWeights } from '../../src/graph/bipartite.js';
+import { blockProducts, gklTopPair, gramTopPair, typescriptBlockProducts, type SparseBlock } from '../../src/graph/spectrum.js';
+import { useWasmProducts, wasmProductsAvailable } from '../../src/graph/wasm.js';
+import { analyzeLayer } from '../../src/graph/index.js';
+import { denseB, denseSingularValues, hashedLayer, relClose } from './reference.js';
+
+/** A block over the whole rows x cols graph (f32, f64 or unit weights). */
+function block(rows: number, cols: number, density: number, seed: number, weights: 'f32' | 'f64' | 'unit'): SparseBlock {
+  const { mask, weight } = hashedLayer(rows, cols, density, seed);
+  const g = bipartiteStructure(rows, cols, mask, null);
+  const values = weights === 'unit' ? null : weights === 'f32' ? Float32Array.from(weight) : weight;
+  return { rows, cols, rowPtr: g.rowPtr, colIdx: g.colIdx, w: edgeWeights(g, values), dense: g.edges === rows * cols };
+}
+
+function vector(n: number, seed: number): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => Math.sin(1.3 * i + seed) + 0.2);
+}
+
+/** max |a - b| / max |b| (0 for two zero vectors) */
+function relDiff(a: Float64Array, b: Float64Array): number {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return s === 0 ? d : d / s;
+}
+
+test('the wasm module is built (node scripts/build-wasm.mjs) and used by default', () => {
+  assert.ok(wasmProductsAvailable(), 'dist/wasm/spectral.wasm is missing: run `node scripts/build-wasm.mjs`');
+});
+
+test('wasm products (B x, B^T y, Gram) equal the TypeScript ones on odd sizes, f32 / f64 / unit weights, dense and sparse', () => {
+  let seed = 900;
+  let checked = 0;
+  for (const [rows, cols] of [[1, 1], [1, 7], [3, 5], [7, 13], [17, 9], [33, 65], [130, 7], [5, 259]] as const) {
+    for (const density of [1, 0.4, 0.05]) {
+      for (const weights of ['f32', 'f64', 'unit'] as const) {
+        const b = block(rows, cols, density, seed++, weights);
+        const wasm = blockProducts(b);
+        const ts = typescriptBlockProducts(b);
+        const x = vector(cols, 1);
+        const y = vector(rows, 2);
+        const small = Math.min(rows, cols);
+        const q = vector(small, 3);
+        const got = [new Float64Array(rows), new Float64Array(cols), new Float64Array(small)];
+        const want = [new Float64Array(rows), new Float64Array(cols), new Float64Array(small)];
+        wasm.multiply(x, got[0]);
+        ts.multiply(x, want[0]);
+        wasm.multiplyTransposed(y, got[1]);
+        ts.multiplyTransposed(y, want[1]);
+        wasm.gram(q, got[2]);
+        ts.gram(q, want[2]);
+        const what = `${rows}x${cols} d=${density} ${weights}`;
+        for (let k = 0; k < 3; k++) assert.ok(relDiff(got[k], want[k]) < 1e-13, `${what} product ${k}: ${relDiff(got[k], want[k])}`);
+        // not trivially equal: B x is non-zero whenever the block has an edge
+        if (b.colIdx.length > 0) assert.ok(want[0].some((v) => v !== 0), what);
+        checked++;
+      }
+    }
+  }
+  assert.equal(checked, 8 * 3 * 3);
+});
+
+test('growing the wasm memory for a larger block keeps later products right', () => {
+  const small = block(9, 11, 0.5, 1, 'f64');
+  const large = block(700, 900, 1, 2, 'f32'); // 2.5 MB of weights: the memory grows
+  for (const b of [small, large, small]) {
+    const x = vector(b.cols, 4);
+    const got = new Float64Array(b.rows);
+    const want = new Float64Array(b.rows);
+    blockProducts(b).multiply(x, got);
+    typescriptBlockProducts(b).multiply(x, want);
+    assert.ok(relDiff(got, want) < 1e-13);
+  }
+});
+
+test('each Lanczos path gives the same top pair with wasm and with TypeScript products, and the dense SVD one', () => {
+  let seed = 950;
+  for (const [rows, cols, density] of [[37, 101, 1], [101, 37, 1], [83, 211, 0.2], [150, 61, 0.07]] as const) {
+    for (const weights of ['f32', 'f64', 'unit'] as const) {
+      const b = block(rows, cols, density, seed++, weights);
+      if (weights === 'unit' && b.dense) continue; // rank 1: handled without Lanczos
+      const { mask, weight } = hashedLayer(rows, cols, density, seed - 1);
+      const w = weights === 'unit' ? null : weights === 'f32' ? Float64Array.from(Float32Array.from(weight)) : weight;
+      const sv = denseSingularValues(denseB(mask, w), rows, cols);
+      const paths = [() => gklTopPair(b), () => gramTopPair(b, false)];
+      for (const path of paths) {
+        const viaWasm = path();
+        useWasmProducts(false);
+        let viaTs;
+        try {
+          viaTs = path();
+        } finally {
+          useWasmProducts(true);
+        }
+        const what = `${rows}x${cols} d=${density} ${weights} ${viaWasm.method}: ${viaWasm.s1} ${viaWasm.s2} / ${viaTs.s1} ${viaTs.s2} / ${sv[0]} ${sv[1]}`;
+        assert.ok(relClose(viaWasm.s1, viaTs.s1, 1e-9) && relClose(viaWasm.s2, viaTs.s2, 1e-9), what);
+        assert.ok(relClose(viaWasm.s1, sv[0], 1e-7) && relClose(viaWasm.s2, sv[1], 1e-7), what);
+      }
+    }
+  }
+});
+
+test('analyzeLayer gives the same spectrum with and without the wasm products', () => {
+  const { mask, weight } = hashedLayer(64, 300, 0.3, 77);
+  const input = { name: 'l', kind: 'linear' as const, shape: [64, 300], weight: Float32Array.from(weight), mask };
+  const a = analyzeLayer(input);
+  useWasmProducts(false);
+  let b;
+  try {
+    b = analyzeLayer(input);
+  } finally {
+    useWasmProducts(true);
+  }
+  for (const key of ['unweighted', 'weighted'] as const) {
+    assert.ok(relClose(a[key].t1, b[key].t1, 1e-9) && relClose(a[key].t2, b[key].t2, 1e-9), `${key}: ${a[key].t1} ${a[key].t2} vs ${b[key].t1} ${b[key].t2}`);
+    assert.equal(a[key].t1Multiplicity, b[key].t1Multiplicity);
+  }
+});
