@@ -264,3 +264,58 @@ export function csrDotsOnes(ptr: usize, idx: usize, rows: i32, x: usize, y: usiz
     store<f64>(y + (<usize>i << 3), (s0 + s1) + (s2 + s3));
   }
 }
+
+// ---- building the graph --------------------------------------------------------------------------
+
+/**
+ * The edges of a float32 support S [rows, cols] (entry != 0; -0 counts as 0): column indices of
+ * each row in ascending order at `out` (room for rows * cols + 4 entries: the branch-free writes
+ * may run 3 past the last edge) and row pointers [rows + 1] at `ptr`. Returns the edge count.
+ * Four entries per step: their non-zero pattern as a 4-bit mask.
+ */
+export function edgesOfF32(s: usize, rows: i32, cols: i32, ptr: usize, out: usize): i32 {
+  const c4 = cols & ~3;
+  const zero = i32x4.splat(0);
+  const lanes = i32x4(0, 1, 2, 3);
+  let e = 0;
+  store<i32>(ptr, 0);
+  for (let i = 0; i < rows; i++) {
+    const row = s + (<usize>i * <usize>cols << 2);
+    for (let j = 0; j < c4; j += 4) {
+      const bits = i32x4.bitmask(i32x4.ne(i32x4.shl(v128.load(row + (<usize>j << 2)), 1), zero));
+      if (bits == 0) continue;
+      const o = out + (<usize>e << 2);
+      if (bits == 15) {
+        v128.store(o, i32x4.add(i32x4.splat(j), lanes));
+        e += 4;
+        continue;
+      }
+      let q = o;
+      store<i32>(q, j);
+      q += <usize>(bits & 1) << 2;
+      store<i32>(q, j + 1);
+      q += <usize>((bits >> 1) & 1) << 2;
+      store<i32>(q, j + 2);
+      q += <usize>((bits >> 2) & 1) << 2;
+      store<i32>(q, j + 3);
+      e += popcnt<i32>(bits);
+    }
+    for (let j = c4; j < cols; j++) {
+      if ((load<u32>(row + (<usize>j << 2)) << 1) != 0) {
+        store<i32>(out + (<usize>e << 2), j);
+        e++;
+      }
+    }
+    store<i32>(ptr + (<usize>(i + 1) << 2), e);
+  }
+  return e;
+}
+
+/** deg[j] = number of q < n with idx[q] == j (deg [cols] zeroed here). */
+export function countIndices(idx: usize, n: i32, deg: usize, cols: i32): void {
+  memory.fill(deg, 0, <usize>cols << 2);
+  for (let q = 0; q < n; q++) {
+    const p = deg + (<usize>load<i32>(idx + (<usize>q << 2)) << 2);
+    store<i32>(p, load<i32>(p) + 1);
+  }
+}

@@ -13,6 +13,8 @@
  * and connected components are computed from the edge set alone.
  */
 
+import { wasmEdgesOfF32 } from './wasm.js';
+
 /** The edge set of a bi-adjacency in compressed sparse row form. */
 export interface BipartiteStructure {
   rows: number;
@@ -54,6 +56,15 @@ export function bipartiteStructure(
   if (mask && mask.length !== size) throw new RangeError(`bipartiteStructure: mask has ${mask.length} entries, expected ${rows} x ${cols}`);
   if (values && values.length !== size) throw new RangeError(`bipartiteStructure: values have ${values.length} entries, expected ${rows} x ${cols}`);
   const support = mask ?? values;
+  if (support instanceof Float32Array && size > 0) {
+    // the common case (float32 masks and weights): scanned in wasm when it is built (wasm.ts)
+    const scanned = wasmEdgesOfF32(support, rows, cols);
+    if (scanned !== null) {
+      const degreeL = new Int32Array(rows);
+      for (let i = 0; i < rows; i++) degreeL[i] = scanned.rowPtr[i + 1] - scanned.rowPtr[i];
+      return { rows, cols, rowPtr: scanned.rowPtr, colIdx: scanned.colIdx, edges: scanned.colIdx.length, degreeL, degreeR: scanned.degreeR };
+    }
+  }
   // A float32 support is scanned through its bit patterns, four entries per test (x << 1 drops
   // the sign, so +0 and -0 both read as zero): masks at low density are mostly zero words.
   const bits = support instanceof Float32Array ? new Uint32Array(support.buffer, support.byteOffset, support.length) : null;
@@ -70,7 +81,10 @@ export function bipartiteStructure(
   } else for (let k = 0; k < size; k++) if (support[k] !== 0) edges++;
 
   const rowPtr = new Int32Array(rows + 1);
-  const colIdx = new Int32Array(edges);
+  // One slack entry: the float32 scan below writes every column index and advances only past
+  // edges (no branch to mispredict at random masks), so it may write one entry past the last edge.
+  const colIdx = new Int32Array(edges + 1).subarray(0, edges);
+  const slack = new Int32Array(colIdx.buffer, 0, edges + 1);
   const degreeL = new Int32Array(rows);
   const degreeR = new Int32Array(cols);
   let e = 0;
@@ -83,7 +97,10 @@ export function bipartiteStructure(
       for (; j + 3 < cols; j += 4) {
         const k = base + j;
         if (((bits[k] | bits[k + 1] | bits[k + 2] | bits[k + 3]) << 1) === 0) continue;
-        for (let t = 0; t < 4; t++) if (bits[k + t] << 1) colIdx[e++] = j + t;
+        for (let t = 0; t < 4; t++) {
+          slack[e] = j + t;
+          e += bits[k + t] << 1 ? 1 : 0;
+        }
       }
       for (; j < cols; j++) if (bits[base + j] << 1) colIdx[e++] = j;
     } else {
@@ -124,7 +141,19 @@ export type EdgeWeights = Float32Array | Float64Array;
 export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float64Array | null): EdgeWeights | null {
   if (values === null) return null;
   const w = values instanceof Float32Array ? new Float32Array(g.edges) : new Float64Array(g.edges);
-  if (g.edges === g.rows * g.cols) {
+  if (values instanceof Float32Array && g.edges === g.rows * g.cols) {
+    // complete graph of float32 values: |x| and the finiteness test on the bit patterns, one pass
+    // (sign bit cleared; exponent all ones = Infinity or NaN)
+    const src = new Uint32Array(values.buffer, values.byteOffset, g.edges);
+    const dst = new Uint32Array(w.buffer, w.byteOffset, g.edges);
+    let nonFinite = 0;
+    for (let e = 0; e < g.edges; e++) {
+      const u = src[e] & 0x7fffffff;
+      dst[e] = u;
+      nonFinite |= u >= 0x7f800000 ? 1 : 0;
+    }
+    if (nonFinite === 0) return w;
+  } else if (g.edges === g.rows * g.cols) {
     // complete graph: edge order is the weight's own order
     for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[e]);
   } else {

@@ -37,7 +37,7 @@
  */
 import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
-import { wasmBlockProducts, wasmProductsAvailable, type BlockProducts } from './wasm.js';
+import { wasmBlockProducts, wasmKernelsAvailable, type BlockProducts } from './wasm.js';
 
 /** Relative tolerance of Definition 3: sigma >= t1 (1 - TIE_TOL) counts as t1. */
 export const TIE_TOL = 1e-9;
@@ -193,7 +193,7 @@ export function topPair(b: SparseBlock): TopPair {
   const k = Math.min(EXPECTED_STEPS, side);
   // Estimated time of each path in units of one in-cache dense multiply-add; a sparse
   // (gathered or scattered) one costs about three.
-  const wasm = wasmProductsAvailable();
+  const wasm = wasmKernelsAvailable();
   const product = b.dense ? (wasm ? WASM_DENSE_COST : 1) : wasm ? WASM_SPARSE_COST : SPARSE_COST;
   const gklCost = k * (2 * nnz * product + 2 * k * (b.rows + b.cols));
   // Lanczos on the smaller side's Gram operator applied as two sparse products (no matrix built)

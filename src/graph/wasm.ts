@@ -8,7 +8,7 @@
  * docs/analysis.md). The module is small and separate from the training engine's: its own
  * growable (not shared) memory, compiled synchronously because analyzeLayer is synchronous.
  *
- * Memory: one block at a time. `blockProducts` copies the block's arrays (CSR and CSC, or the dense
+ * Memory: one user at a time (a block's products, or one graph being built). `blockProducts` copies the block's arrays (CSR and CSC, or the dense
  * weights) in once, above the module's data, and the memory grows to the largest block seen (about
  * the size of that block's indices and weights; a dense layer is not transposed here). Creating the
  * next block's products invalidates the previous ones.
@@ -43,6 +43,8 @@ interface SpectralExports {
   csrDotsF32: Kernel;
   csrDotsF64: Kernel;
   csrDotsOnes: Kernel;
+  edgesOfF32(s: number, rows: number, cols: number, ptr: number, out: number): number;
+  countIndices: Kernel;
 }
 
 const PAGE = 65536;
@@ -94,14 +96,43 @@ export function spectralWasm(): SpectralWasm | null {
   return loaded;
 }
 
-/** Whether the wasm products are built and in use. */
-export function wasmProductsAvailable(): boolean {
+/** Whether the wasm kernels are built and in use. */
+export function wasmKernelsAvailable(): boolean {
   return spectralWasm() !== null;
 }
 
-/** Switches the wasm products on or off (tests compare both; off = the TypeScript products). */
-export function useWasmProducts(on: boolean): void {
+/** Switches the wasm kernels on or off (tests compare both; off = the TypeScript code). */
+export function useWasmKernels(on: boolean): void {
   enabled = on;
+}
+
+/**
+ * The edge set of a float32 support [rows, cols] (entries != 0) in CSR form with the column
+ * degrees, scanned four entries at a time in wasm; null when the module is unavailable. The wasm
+ * memory briefly holds the support and up to rows * cols indices (released for the next user).
+ */
+export function wasmEdgesOfF32(
+  support: Float32Array,
+  rows: number,
+  cols: number,
+): { rowPtr: Int32Array; colIdx: Int32Array; degreeR: Int32Array } | null {
+  const m = spectralWasm();
+  if (m === null) return null;
+  m.reset();
+  const s = m.copyIn(support);
+  const ptr = m.alloc(4 * (rows + 1));
+  const out = m.alloc(4 * (rows * cols + 4));
+  const deg = m.alloc(4 * cols);
+  const edges = m.exports.edgesOfF32(s, rows, cols, ptr, out);
+  m.exports.countIndices(out, edges, deg, cols);
+  const buffer = m.exports.memory.buffer;
+  const result = {
+    rowPtr: new Int32Array(buffer, ptr, rows + 1).slice(),
+    colIdx: new Int32Array(buffer, out, edges).slice(),
+    degreeR: new Int32Array(buffer, deg, cols).slice(),
+  };
+  m.reset();
+  return result;
 }
 
 /** The products a Lanczos method needs from one block B [rows, cols] (x, y: Float64). */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bipartiteStructure, edgeWeights } from '../../src/graph/bipartite.js';
 import { blockProducts, gklTopPair, gramTopPair, typescriptBlockProducts, type SparseBlock } from '../../src/graph/spectrum.js';
-import { useWasmProducts, wasmProductsAvailable } from '../../src/graph/wasm.js';
+import { useWasmKernels, wasmKernelsAvailable } from '../../src/graph/wasm.js';
 import { analyzeLayer } from '../../src/graph/index.js';
 import { denseB, denseSingularValues, hashedLayer, relClose } from './reference.js';
 
@@ -30,7 +30,7 @@ function relDiff(a: Float64Array, b: Float64Array): number {
 }
 
 test('the wasm module is built (node scripts/build-wasm.mjs) and used by default', () => {
-  assert.ok(wasmProductsAvailable(), 'dist/wasm/spectral.wasm is missing: run `node scripts/build-wasm.mjs`');
+  assert.ok(wasmKernelsAvailable(), 'dist/wasm/spectral.wasm is missing: run `node scripts/build-wasm.mjs`');
 });
 
 test('wasm products (B x, B^T y, Gram) equal the TypeScript ones on odd sizes, f32 / f64 / unit weights, dense and sparse', () => {
@@ -90,12 +90,12 @@ test('each Lanczos path gives the same top pair with wasm and with TypeScript pr
       const paths = [() => gklTopPair(b), () => gramTopPair(b, false)];
       for (const path of paths) {
         const viaWasm = path();
-        useWasmProducts(false);
+        useWasmKernels(false);
         let viaTs;
         try {
           viaTs = path();
         } finally {
-          useWasmProducts(true);
+          useWasmKernels(true);
         }
         const what = `${rows}x${cols} d=${density} ${weights} ${viaWasm.method}: ${viaWasm.s1} ${viaWasm.s2} / ${viaTs.s1} ${viaTs.s2} / ${sv[0]} ${sv[1]}`;
         assert.ok(relClose(viaWasm.s1, viaTs.s1, 1e-9) && relClose(viaWasm.s2, viaTs.s2, 1e-9), what);
@@ -109,15 +109,39 @@ test('analyzeLayer gives the same spectrum with and without the wasm products', 
   const { mask, weight } = hashedLayer(64, 300, 0.3, 77);
   const input = { name: 'l', kind: 'linear' as const, shape: [64, 300], weight: Float32Array.from(weight), mask };
   const a = analyzeLayer(input);
-  useWasmProducts(false);
+  useWasmKernels(false);
   let b;
   try {
     b = analyzeLayer(input);
   } finally {
-    useWasmProducts(true);
+    useWasmKernels(true);
   }
   for (const key of ['unweighted', 'weighted'] as const) {
     assert.ok(relClose(a[key].t1, b[key].t1, 1e-9) && relClose(a[key].t2, b[key].t2, 1e-9), `${key}: ${a[key].t1} ${a[key].t2} vs ${b[key].t1} ${b[key].t2}`);
     assert.equal(a[key].t1Multiplicity, b[key].t1Multiplicity);
   }
+});
+
+test('the wasm edge scan builds the same CSR and degrees as the TypeScript one (odd shapes, -0, NaN, tails)', () => {
+  let seed = 990;
+  let checked = 0;
+  for (const [rows, cols] of [[1, 1], [1, 3], [2, 5], [7, 13], [16, 4], [33, 65], [5, 259]] as const) {
+    for (const density of [1, 0.5, 0.05, 0]) {
+      const { mask, weight } = hashedLayer(rows, cols, density, seed++);
+      // float32 supports with signed zeros (not edges) and a NaN (an edge in both scans)
+      const support = Float32Array.from(mask, (v, k) => (v === 0 && k % 3 === 0 ? -0 : v * (k % 2 === 0 ? -weight[k] : weight[k])));
+      if (rows * cols > 4) support[rows * cols - 2] = NaN;
+      const viaWasm = bipartiteStructure(rows, cols, support, null);
+      useWasmKernels(false);
+      let viaTs;
+      try {
+        viaTs = bipartiteStructure(rows, cols, support, null);
+      } finally {
+        useWasmKernels(true);
+      }
+      assert.deepEqual(viaWasm, viaTs, `${rows}x${cols} d=${density}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 7 * 4);
 });
