@@ -319,3 +319,65 @@ export function countIndices(idx: usize, n: i32, deg: usize, cols: i32): void {
     store<i32>(p, load<i32>(p) + 1);
   }
 }
+
+/**
+ * In place: x[k] = |x[k]| for f32 x [n] (sign bits cleared). Returns bit 0 set when some entry is
+ * not finite (exponent all ones) and bit 1 set when some entry is zero.
+ */
+export function absF32(x: usize, n: i32): i32 {
+  const n4 = n & ~3;
+  const magnitude = i32x4.splat(0x7fffffff);
+  const exponent = i32x4.splat(0x7f800000);
+  let nonFinite = i32x4.splat(0);
+  let zero = i32x4.splat(0);
+  for (let k = 0; k < n4; k += 4) {
+    const p = x + (<usize>k << 2);
+    const v = v128.and(v128.load(p), magnitude);
+    v128.store(p, v);
+    nonFinite = v128.or(nonFinite, i32x4.ge_u(v, exponent));
+    zero = v128.or(zero, i32x4.eq(v, i32x4.splat(0)));
+  }
+  let flags = (v128.any_true(nonFinite) ? 1 : 0) | (v128.any_true(zero) ? 2 : 0);
+  for (let k = n4; k < n; k++) {
+    const p = x + (<usize>k << 2);
+    const v = load<u32>(p) & 0x7fffffff;
+    store<u32>(p, v);
+    if (v >= 0x7f800000) flags |= 1;
+    if (v == 0) flags |= 2;
+  }
+  return flags;
+}
+
+/**
+ * The compressed columns of a CSR block [rows, cols] (a counting sort of its edges by column):
+ * colPtr [cols + 1], rowIdx [nnz] and, when w != 0, the weights cw [nnz] (f32 when f32 != 0, else
+ * f64). Within a column the rows ascend.
+ */
+export function cscOf(rowPtr: usize, colIdx: usize, w: usize, f32: i32, rows: i32, cols: i32, colPtr: usize, rowIdx: usize, cw: usize): void {
+  const nnz = load<i32>(rowPtr + (<usize>rows << 2));
+  memory.fill(colPtr, 0, <usize>(cols + 1) << 2);
+  for (let q = 0; q < nnz; q++) {
+    const p = colPtr + (<usize>(load<i32>(colIdx + (<usize>q << 2)) + 1) << 2);
+    store<i32>(p, load<i32>(p) + 1);
+  }
+  for (let j = 0; j < cols; j++) {
+    const p = colPtr + (<usize>(j + 1) << 2);
+    store<i32>(p, load<i32>(p) + load<i32>(p - 4));
+  }
+  // colPtr[j] serves as the fill position of column j, then is shifted back
+  for (let i = 0; i < rows; i++) {
+    const end = load<i32>(rowPtr + (<usize>(i + 1) << 2));
+    for (let q = load<i32>(rowPtr + (<usize>i << 2)); q < end; q++) {
+      const p = colPtr + (<usize>load<i32>(colIdx + (<usize>q << 2)) << 2);
+      const t = load<i32>(p);
+      store<i32>(p, t + 1);
+      store<i32>(rowIdx + (<usize>t << 2), i);
+      if (w != 0) {
+        if (f32 != 0) store<f32>(cw + (<usize>t << 2), load<f32>(w + (<usize>q << 2)));
+        else store<f64>(cw + (<usize>t << 3), load<f64>(w + (<usize>q << 3)));
+      }
+    }
+  }
+  for (let j = cols; j > 0; j--) store<i32>(colPtr + (<usize>j << 2), load<i32>(colPtr + (<usize>(j - 1) << 2)));
+  store<i32>(colPtr, 0);
+}

@@ -13,7 +13,7 @@
  * and connected components are computed from the edge set alone.
  */
 
-import { wasmEdgesOfF32 } from './wasm.js';
+import { wasmAbsF32, wasmEdgesOfF32 } from './wasm.js';
 
 /** The edge set of a bi-adjacency in compressed sparse row form. */
 export interface BipartiteStructure {
@@ -142,17 +142,14 @@ export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float6
   if (values === null) return null;
   const w = values instanceof Float32Array ? new Float32Array(g.edges) : new Float64Array(g.edges);
   if (values instanceof Float32Array && g.edges === g.rows * g.cols) {
-    // complete graph of float32 values: |x| and the finiteness test on the bit patterns, one pass
-    // (sign bit cleared; exponent all ones = Infinity or NaN)
-    const src = new Uint32Array(values.buffer, values.byteOffset, g.edges);
-    const dst = new Uint32Array(w.buffer, w.byteOffset, g.edges);
-    let nonFinite = 0;
-    for (let e = 0; e < g.edges; e++) {
-      const u = src[e] & 0x7fffffff;
-      dst[e] = u;
-      nonFinite |= u >= 0x7f800000 ? 1 : 0;
+    // complete graph of float32 values: |x| by sign bits in wasm, with the finiteness test and
+    // whether some weight is zero (remembered for hasZeroWeight)
+    const flags = wasmAbsF32(values, w as Float32Array);
+    if (flags !== null && !flags.nonFinite) {
+      zeroWeightKnown.set(w, flags.zero);
+      return w;
     }
-    if (nonFinite === 0) return w;
+    if (flags === null) for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[e]);
   } else if (g.edges === g.rows * g.cols) {
     // complete graph: edge order is the weight's own order
     for (let e = 0; e < g.edges; e++) w[e] = Math.abs(values[e]);
@@ -173,9 +170,25 @@ export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float6
 /** Whether any edge weighs exactly 0 (such edges are in the graph but not in B's support). */
 export function hasZeroWeight(w: EdgeWeights | null): boolean {
   if (w === null) return false;
-  for (let e = 0; e < w.length; e++) if (w[e] === 0) return true;
-  return false;
+  const known = zeroWeightKnown.get(w);
+  if (known !== undefined) return known;
+  let zero = false;
+  for (let e = 0; e < w.length; e++) {
+    if (w[e] === 0) {
+      zero = true;
+      break;
+    }
+  }
+  zeroWeightKnown.set(w, zero);
+  return zero;
 }
+
+/**
+ * Whether an edge-weight array (as made by edgeWeights) holds a zero, once found: a layer's
+ * analysis asks several times about the same large array. Callers must not change the array
+ * afterwards (nothing in this library does).
+ */
+const zeroWeightKnown = new WeakMap<EdgeWeights, boolean>();
 
 /** Degree statistics of one weighting of the graph (NOTES section 3). */
 export interface DegreeStats {

@@ -416,7 +416,7 @@ function denseTranspose(b: SparseBlock): EdgeWeights | null {
  * (dense transposed copy or CSC gathers), which are also the wasm kernels' reference in the tests.
  */
 export function blockProducts(b: SparseBlock): BlockProducts {
-  const wasm = wasmBlockProducts(b, () => blockCsc(b));
+  const wasm = wasmBlockProducts(b);
   if (wasm !== null) return wasm;
   return typescriptBlockProducts(b);
 }

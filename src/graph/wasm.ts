@@ -45,6 +45,8 @@ interface SpectralExports {
   csrDotsOnes: Kernel;
   edgesOfF32(s: number, rows: number, cols: number, ptr: number, out: number): number;
   countIndices: Kernel;
+  absF32(x: number, n: number): number;
+  cscOf: Kernel;
 }
 
 const PAGE = 65536;
@@ -135,6 +137,21 @@ export function wasmEdgesOfF32(
   return result;
 }
 
+/**
+ * out = |values| for float32 values (out may be values itself), by sign bits in wasm; returns
+ * whether some value is not finite and whether some is zero, or null when the module is unavailable.
+ */
+export function wasmAbsF32(values: Float32Array, out: Float32Array): { nonFinite: boolean; zero: boolean } | null {
+  const m = spectralWasm();
+  if (m === null) return null;
+  m.reset();
+  const p = m.copyIn(values);
+  const flags = m.exports.absF32(p, values.length);
+  out.set(new Float32Array(m.exports.memory.buffer, p, values.length));
+  m.reset();
+  return { nonFinite: (flags & 1) !== 0, zero: (flags & 2) !== 0 };
+}
+
 /** The products a Lanczos method needs from one block B [rows, cols] (x, y: Float64). */
 export interface BlockProducts {
   /** y = B x  (x: [cols], y: [rows]) */
@@ -155,14 +172,8 @@ export interface ProductBlock {
   dense: boolean;
 }
 
-/**
- * The wasm products of a block, or null when the module is unavailable. `csc` (the block's
- * columns compressed, built by the caller) is needed unless the block is dense and weighted.
- */
-export function wasmBlockProducts(
-  b: ProductBlock,
-  csc: () => { colPtr: Int32Array; rowIdx: Int32Array; w: EdgeWeights | null },
-): BlockProducts | null {
+/** The wasm products of a block (its CSC is built in wasm memory), or null when the module is unavailable. */
+export function wasmBlockProducts(b: ProductBlock): BlockProducts | null {
   const m = spectralWasm();
   if (m === null) return null;
   m.reset();
@@ -180,18 +191,20 @@ export function wasmBlockProducts(
     forward = () => dots(a, rows, cols, x, y);
     backward = () => trans(a, rows, cols, y, x);
   } else {
-    const c = csc();
+    const nnz = b.colIdx.length;
     const rowPtr = m.copyIn(b.rowPtr);
     const colIdx = m.copyIn(b.colIdx);
-    const colPtr = m.copyIn(c.colPtr);
-    const rowIdx = m.copyIn(c.rowIdx);
+    const w = b.w === null ? 0 : m.copyIn(b.w);
+    const f32 = b.w instanceof Float32Array;
+    const colPtr = m.alloc(4 * (cols + 1));
+    const rowIdx = m.alloc(4 * nnz);
+    const cw = b.w === null ? 0 : m.alloc((f32 ? 4 : 8) * nnz);
+    k.cscOf(rowPtr, colIdx, w, f32 ? 1 : 0, rows, cols, colPtr, rowIdx, cw);
     if (b.w === null) {
       forward = () => k.csrDotsOnes(rowPtr, colIdx, rows, x, y);
       backward = () => k.csrDotsOnes(colPtr, rowIdx, cols, y, x);
     } else {
-      const w = m.copyIn(b.w);
-      const cw = m.copyIn(c.w!);
-      const dots = b.w instanceof Float32Array ? k.csrDotsF32 : k.csrDotsF64;
+      const dots = f32 ? k.csrDotsF32 : k.csrDotsF64;
       forward = () => dots(rowPtr, colIdx, w, rows, x, y);
       backward = () => dots(colPtr, rowIdx, cw, cols, y, x);
     }

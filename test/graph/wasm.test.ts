@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bipartiteStructure, edgeWeights } from '../../src/graph/bipartite.js';
+import { bipartiteStructure, edgeWeights, hasZeroWeight } from '../../src/graph/bipartite.js';
 import { blockProducts, gklTopPair, gramTopPair, typescriptBlockProducts, type SparseBlock } from '../../src/graph/spectrum.js';
 import { useWasmKernels, wasmKernelsAvailable } from '../../src/graph/wasm.js';
 import { analyzeLayer } from '../../src/graph/index.js';
@@ -144,4 +144,29 @@ test('the wasm edge scan builds the same CSR and degrees as the TypeScript one (
     }
   }
   assert.equal(checked, 7 * 4);
+});
+
+test('float32 edge weights of a complete graph: wasm |x| equals the TypeScript one, zeros are seen, non-finite values refused', () => {
+  for (const n of [1, 3, 4, 7, 1001]) {
+    const g = bipartiteStructure(1, n, null, null);
+    const values = Float32Array.from({ length: n }, (_, k) => (k % 2 ? -1 : 1) * (0.25 + k));
+    const viaWasm = edgeWeights(g, values)!;
+    useWasmKernels(false);
+    let viaTs;
+    try {
+      viaTs = edgeWeights(g, values)!;
+    } finally {
+      useWasmKernels(true);
+    }
+    assert.deepEqual(viaWasm, viaTs);
+    assert.ok(viaWasm.every((v) => v > 0));
+    assert.equal(hasZeroWeight(viaWasm), false);
+    // a -0 anywhere (also in the scalar tail) is a zero weight
+    values[n - 1] = -0;
+    const withZero = edgeWeights(g, values)!;
+    assert.equal(hasZeroWeight(withZero), true, `n=${n}`);
+    assert.equal(Object.is(withZero[n - 1], 0), true);
+    values[0] = n > 1 ? -Infinity : NaN;
+    assert.throws(() => edgeWeights(g, values), /edge 0 has the non-finite weight (Infinity|NaN)/);
+  }
 });
