@@ -381,3 +381,54 @@ export function cscOf(rowPtr: usize, colIdx: usize, w: usize, f32: i32, rows: i3
   for (let j = cols; j > 0; j--) store<i32>(colPtr + (<usize>j << 2), load<i32>(colPtr + (<usize>(j - 1) << 2)));
   store<i32>(colPtr, 0);
 }
+
+// ---- Lanczos bases ---------------------------------------------------------------------------------
+
+/**
+ * x -= Q^T c for Q [rows, cols] f64 row-major and c [rows]: four rows per sweep over x.
+ */
+function subtractTransposedF64(a: usize, rows: i32, cols: i32, c: usize, x: usize): void {
+  const rowBytes = <usize>cols << 3;
+  const c2 = cols & ~1;
+  for (let i = 0; i < rows; i += 4) {
+    const n = min(4, rows - i);
+    const y0 = load<f64>(c + (<usize>i << 3));
+    const y1 = n > 1 ? load<f64>(c + (<usize>(i + 1) << 3)) : 0;
+    const y2 = n > 2 ? load<f64>(c + (<usize>(i + 2) << 3)) : 0;
+    const y3 = n > 3 ? load<f64>(c + (<usize>(i + 3) << 3)) : 0;
+    const r0 = a + <usize>i * rowBytes;
+    const r1 = n > 1 ? r0 + rowBytes : r0;
+    const r2 = n > 2 ? r0 + 2 * rowBytes : r0;
+    const r3 = n > 3 ? r0 + 3 * rowBytes : r0;
+    const w0 = f64x2.splat(y0);
+    const w1 = f64x2.splat(y1);
+    const w2 = f64x2.splat(y2);
+    const w3 = f64x2.splat(y3);
+    for (let j = 0; j < c2; j += 2) {
+      const o = <usize>j << 3;
+      const xp = x + o;
+      v128.store(xp, f64x2.sub(v128.load(xp), f64x2.add(
+        f64x2.add(f64x2.mul(v128.load(r0 + o), w0), f64x2.mul(v128.load(r1 + o), w1)),
+        f64x2.add(f64x2.mul(v128.load(r2 + o), w2), f64x2.mul(v128.load(r3 + o), w3)),
+      )));
+    }
+    for (let j = c2; j < cols; j++) {
+      const o = <usize>j << 3;
+      store<f64>(x + o, load<f64>(x + o) - (
+        (load<f64>(r0 + o) * y0 + load<f64>(r1 + o) * y1) + (load<f64>(r2 + o) * y2 + load<f64>(r3 + o) * y3)
+      ));
+    }
+  }
+}
+
+/**
+ * Classical Gram-Schmidt, twice: x -= Q^T (Q x) for an orthonormal basis Q [count, n] (f64,
+ * row-major); c [count] is scratch for the coefficients.
+ */
+export function reorthogonalise(q: usize, count: i32, n: i32, x: usize, c: usize): void {
+  if (count == 0) return;
+  for (let pass = 0; pass < 2; pass++) {
+    denseDotsF64(q, count, n, x, c);
+    subtractTransposedF64(q, count, n, c, x);
+  }
+}

@@ -37,7 +37,7 @@
  */
 import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
-import { wasmBlockProducts, wasmKernelsAvailable, type BlockProducts } from './wasm.js';
+import { releaseWasmMemory, wasmBasis, wasmBlockProducts, wasmKernelsAvailable, type Basis, type BlockProducts } from './wasm.js';
 
 /** Relative tolerance of Definition 3: sigma >= t1 (1 - TIE_TOL) counts as t1. */
 export const TIE_TOL = 1e-9;
@@ -264,6 +264,20 @@ function reorthogonalise(x: Float64Array, basis: Float64Array[], count: number):
   }
 }
 
+/** A basis of Lanczos vectors: in wasm memory when the module is built, else JS arrays. */
+function lanczosBasis(n: number): Basis {
+  const wasm = wasmBasis(n);
+  if (wasm !== null) return wasm;
+  const vectors: Float64Array[] = [];
+  return {
+    get count() {
+      return vectors.length;
+    },
+    push: (v) => vectors.push(v.slice()),
+    reorthogonalise: (x) => reorthogonalise(x, vectors, vectors.length),
+  };
+}
+
 function norm2(x: Float64Array): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i] * x[i];
@@ -479,20 +493,23 @@ export function gklTopPair(b: SparseBlock): TopPair {
   const m = b.rows;
   const n = b.cols;
   const maxSteps = Math.min(m, n) + 1;
-  const U: Float64Array[] = [];
-  const V: Float64Array[] = [startVector(n)];
+  let v = startVector(n);
   const alpha: number[] = [];
   const beta: number[] = [];
   const p = new Float64Array(m);
   const r = new Float64Array(n);
   const products = blockProducts(b);
+  // the bases after the products (wasm memory: see wasm.ts)
+  const U = lanczosBasis(m);
+  const V = lanczosBasis(n);
+  V.push(v);
   let normEst = 0;
   let s1 = 0;
   let s2 = 0;
   for (let k = 1; k <= maxSteps; k++) {
     // p = B v_k - beta_{k-1} u_{k-1}, orthogonalised against U
-    products.multiply(V[k - 1], p);
-    reorthogonalise(p, U, U.length);
+    products.multiply(v, p);
+    U.reorthogonalise(p);
     let a = norm2(p);
     normEst = Math.max(normEst, a);
     const breakdownA = a <= BREAKDOWN_TOL * normEst;
@@ -505,7 +522,7 @@ export function gklTopPair(b: SparseBlock): TopPair {
       U.push(u);
       // r = B^T u_k - alpha_k v_k, orthogonalised against V
       products.multiplyTransposed(u, r);
-      reorthogonalise(r, V, V.length);
+      V.reorthogonalise(r);
       bk = norm2(r);
       normEst = Math.max(normEst, bk);
       if (bk <= BREAKDOWN_TOL * normEst) bk = 0;
@@ -528,7 +545,7 @@ export function gklTopPair(b: SparseBlock): TopPair {
     s2 = Math.max(theta[1], 0);
     const converged = k >= 2 && err[0] <= REL_TOL * s1 && err[1] <= REL_TOL * s2 + 1e-14 * s1;
     if (exhausted || converged) return { s1, s2, method: 'gkl', steps: k };
-    const v = new Float64Array(n);
+    v = new Float64Array(n);
     for (let i = 0; i < n; i++) v[i] = r[i] / bk;
     V.push(v);
   }
@@ -617,8 +634,11 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
   const byCols = b.rows <= b.cols;
   const p = byCols ? b.rows : b.cols;
   const G = explicit ? gramMatrix(b).G : null;
+  if (explicit) releaseWasmMemory();
   const products = explicit ? null : blockProducts(b);
-  const Q: Float64Array[] = [startVector(p)];
+  let q = startVector(p);
+  const Q = lanczosBasis(p);
+  Q.push(q);
   const alpha: number[] = [];
   const beta: number[] = [];
   const w = new Float64Array(p);
@@ -626,7 +646,6 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
   let l1 = 0;
   let l2 = 0;
   for (let k = 1; k <= p; k++) {
-    const q = Q[k - 1];
     if (G === null) products!.gram(q, w);
     else for (let i = 0; i < p; i++) {
       const row = i * p;
@@ -647,7 +666,7 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
     let a = 0;
     for (let i = 0; i < p; i++) a += q[i] * w[i];
     alpha.push(a);
-    reorthogonalise(w, Q, Q.length);
+    Q.reorthogonalise(w);
     let bk = norm2(w);
     normEst = Math.max(normEst, Math.abs(a), bk);
     if (bk <= BREAKDOWN_TOL * normEst) bk = 0;
@@ -660,9 +679,9 @@ export function gramTopPair(b: SparseBlock, explicit = true): TopPair {
     // sigma = sqrt(lambda): a relative error eps on lambda is eps / 2 on sigma.
     const converged = k >= 2 && err[0] <= 2 * REL_TOL * l1 && err[1] <= 2 * REL_TOL * l2 + 1e-14 * l1;
     if (bk === 0 || k === p || converged) return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: explicit ? 'gram' : 'gram-implicit', steps: k };
-    const next = new Float64Array(p);
-    for (let i = 0; i < p; i++) next[i] = w[i] / bk;
-    Q.push(next);
+    q = new Float64Array(p);
+    for (let i = 0; i < p; i++) q[i] = w[i] / bk;
+    Q.push(q);
   }
   return { s1: Math.sqrt(l1), s2: Math.sqrt(l2), method: explicit ? 'gram' : 'gram-implicit', steps: p };
 }

@@ -47,6 +47,7 @@ interface SpectralExports {
   countIndices: Kernel;
   absF32(x: number, n: number): number;
   cscOf: Kernel;
+  reorthogonalise: Kernel;
 }
 
 const PAGE = 65536;
@@ -152,6 +153,58 @@ export function wasmAbsF32(values: Float32Array, out: Float32Array): { nonFinite
   return { nonFinite: (flags & 1) !== 0, zero: (flags & 2) !== 0 };
 }
 
+/** Frees the wasm memory for the next block (what was allocated before becomes invalid). */
+export function releaseWasmMemory(): void {
+  spectralWasm()?.reset();
+}
+
+/** A growing orthonormal basis of vectors of length n (Lanczos vectors). */
+export interface Basis {
+  readonly count: number;
+  /** appends a copy of v */
+  push(v: Float64Array): void;
+  /** x -= sum_i (q_i . x) q_i over the basis, twice (classical Gram-Schmidt with reorthogonalisation) */
+  reorthogonalise(x: Float64Array): void;
+}
+
+/**
+ * A basis kept contiguous in wasm memory ([capacity, n] f64, doubling when full), so that the
+ * reorthogonalisation is two SIMD matrix-vector products; null when the module is unavailable.
+ * Allocated after the block's products (see releaseWasmMemory).
+ */
+export function wasmBasis(n: number): Basis | null {
+  const m = spectralWasm();
+  if (m === null) return null;
+  let capacity = 16;
+  let q = m.alloc(8 * n * capacity);
+  let c = m.alloc(8 * capacity);
+  const x = m.alloc(8 * n);
+  let count = 0;
+  return {
+    get count() {
+      return count;
+    },
+    push(v) {
+      if (count === capacity) {
+        capacity *= 2;
+        const moved = m.alloc(8 * n * capacity);
+        c = m.alloc(8 * capacity);
+        new Uint8Array(m.exports.memory.buffer).copyWithin(moved, q, q + 8 * n * count);
+        q = moved;
+      }
+      m.f64(q + 8 * n * count, n).set(v);
+      count++;
+    },
+    reorthogonalise(v) {
+      if (count === 0) return;
+      const xs = m.f64(x, n);
+      xs.set(v);
+      m.exports.reorthogonalise(q, count, n, x, c);
+      v.set(xs);
+    },
+  };
+}
+
 /** The products a Lanczos method needs from one block B [rows, cols] (x, y: Float64). */
 export interface BlockProducts {
   /** y = B x  (x: [cols], y: [rows]) */
@@ -209,21 +262,30 @@ export function wasmBlockProducts(b: ProductBlock): BlockProducts | null {
       backward = () => dots(colPtr, rowIdx, cw, cols, y, x);
     }
   }
-  // Views made after the last allocation (a growth detaches earlier ones).
-  const xs = m.f64(x, cols);
-  const ys = m.f64(y, rows);
+  // Views of x and y, made again when a later allocation (a Lanczos basis) grew the memory.
+  let xs = m.f64(x, cols);
+  let ys = m.f64(y, rows);
+  const views = () => {
+    if (xs.buffer !== m.exports.memory.buffer) {
+      xs = m.f64(x, cols);
+      ys = m.f64(y, rows);
+    }
+  };
   return {
     multiply(xin, yout) {
+      views();
       xs.set(xin);
       forward();
       yout.set(ys);
     },
     multiplyTransposed(yin, zout) {
+      views();
       ys.set(yin);
       backward();
       zout.set(xs);
     },
     gram(q, w) {
+      views();
       if (rows <= cols) {
         ys.set(q);
         backward();

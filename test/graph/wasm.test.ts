@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bipartiteStructure, edgeWeights, hasZeroWeight } from '../../src/graph/bipartite.js';
 import { blockProducts, gklTopPair, gramTopPair, typescriptBlockProducts, type SparseBlock } from '../../src/graph/spectrum.js';
-import { useWasmKernels, wasmKernelsAvailable } from '../../src/graph/wasm.js';
+import { releaseWasmMemory, useWasmKernels, wasmBasis, wasmKernelsAvailable } from '../../src/graph/wasm.js';
 import { analyzeLayer } from '../../src/graph/index.js';
 import { denseB, denseSingularValues, hashedLayer, relClose } from './reference.js';
 
@@ -168,5 +168,36 @@ test('float32 edge weights of a complete graph: wasm |x| equals the TypeScript o
     assert.equal(Object.is(withZero[n - 1], 0), true);
     values[0] = n > 1 ? -Infinity : NaN;
     assert.throws(() => edgeWeights(g, values), /edge 0 has the non-finite weight (Infinity|NaN)/);
+  }
+});
+
+test('a wasm Lanczos basis reorthogonalises like classical Gram-Schmidt done twice by hand, across its growth', () => {
+  for (const n of [3, 37, 130]) {
+    releaseWasmMemory();
+    const basis = wasmBasis(n)!;
+    const vectors: Float64Array[] = [];
+    const count = Math.min(n, 40); // 40 > 16 and > 32: the basis moves twice
+    for (let k = 0; k < count; k++) {
+      // independent directions (vector() spans only three)
+      const x = Float64Array.from({ length: n }, (_, i) => Math.sin(0.37 * i * i + 1.91 * k + 0.3 * i * k));
+      const want = x.slice();
+      for (let pass = 0; pass < 2; pass++) {
+        const c = vectors.map((q) => q.reduce((s, qi, i) => s + qi * want[i], 0));
+        vectors.forEach((q, i) => q.forEach((qi, t) => (want[t] -= c[i] * qi)));
+      }
+      basis.reorthogonalise(x);
+      assert.ok(relDiff(x, want) < 1e-10, `n=${n} k=${k}: ${relDiff(x, want)}`);
+      const norm = Math.hypot(...x);
+      if (norm < 1e-8) break;
+      const unit = x.map((v) => v / norm);
+      vectors.push(unit);
+      basis.push(unit);
+      assert.equal(basis.count, vectors.length);
+    }
+    assert.equal(basis.count, count);
+    // orthogonal to every basis vector afterwards
+    const y = vector(n, 99);
+    basis.reorthogonalise(y);
+    for (const q of vectors) assert.ok(Math.abs(q.reduce((s, qi, i) => s + qi * y[i], 0)) < 1e-12);
   }
 });
