@@ -10,10 +10,13 @@
  * number of layers) and the grand total, in wall time and in process CPU time (the latter is not
  * inflated when other processes share the cores); then the wall time of a warmed-up worker pool
  * (createAnalysisPool) analysing all 17 layers side by side on all cores, per density and in total.
+ * The totals say whether the WebAssembly kernels (dist/wasm/spectral.wasm, src/graph/wasm.ts) were
+ * used or the plain TypeScript fallback (the wasm file not built).
  */
 import { availableParallelism } from 'node:os';
 import type { BenchContext } from './harness.js';
 import { analyzeLayer, createAnalysisPool, type LayerInput } from '../src/graph/index.js';
+import { wasmKernelsAvailable } from '../src/graph/wasm.js';
 
 /** vgg19 (CIFAR) weight shapes with the number of layers of each shape. */
 const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
@@ -113,7 +116,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     grand += total;
     grandCpu += totalCpu;
   }
-  ctx.report('vgg19_total', grand, 'ms', 'all layers, 4 densities, unweighted + weighted, 1 thread, wall');
+  const kernels = wasmKernelsAvailable() ? 'wasm kernels' : 'TypeScript kernels (wasm not built)';
+  ctx.report('vgg19_total', grand, 'ms', `all layers, 4 densities, unweighted + weighted, 1 thread, wall; ${kernels}`);
   ctx.report('vgg19_cpu_total', grandCpu, 'ms', 'the same as process CPU time (robust to other load)');
 
   // All 17 layers at once on a pool of worker threads kept across densities (warmed up on one
