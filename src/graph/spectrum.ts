@@ -34,6 +34,8 @@
  *    special structure, no singular direction is missed (the usual Lanczos assumption).
  * The small problems are solved by bisection (tridiagonal.ts), which keeps tiny singular values
  * accurate, so "below 1e-9 * t1 counts as 0" is decided on correct numbers.
+ * The products with B and the reorthogonalisation run in WebAssembly SIMD when it is built
+ * (wasm.ts); the TypeScript versions here are the fallback and the tests' reference for them.
  */
 import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
