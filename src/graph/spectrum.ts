@@ -39,7 +39,7 @@
  */
 import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
-import { releaseWasmMemory, wasmBasis, wasmBlockProducts, wasmKernelsAvailable, type Basis, type BlockProducts } from './wasm.js';
+import { releaseWasmMemory, reorthogonaliseTs, wasmBasis, wasmBlockProducts, wasmKernelsAvailable, type Basis, type BlockProducts } from './wasm.js';
 
 /** Relative tolerance of Definition 3: sigma >= t1 (1 - TIE_TOL) counts as t1. */
 export const TIE_TOL = 1e-9;
@@ -247,24 +247,6 @@ function startVector(n: number): Float64Array {
   return v;
 }
 
-/** x -= sum_i (q_i . x) q_i over the basis, twice (classical Gram-Schmidt with reorthogonalisation). */
-function reorthogonalise(x: Float64Array, basis: Float64Array[], count: number): void {
-  const n = x.length;
-  const c = new Float64Array(count);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let i = 0; i < count; i++) {
-      const q = basis[i];
-      let s = 0;
-      for (let t = 0; t < n; t++) s += q[t] * x[t];
-      c[i] = s;
-    }
-    for (let i = 0; i < count; i++) {
-      const q = basis[i];
-      const ci = c[i];
-      for (let t = 0; t < n; t++) x[t] -= ci * q[t];
-    }
-  }
-}
 
 /** A basis of Lanczos vectors: in wasm memory when the module is built, else JS arrays. */
 function lanczosBasis(n: number): Basis {
@@ -276,7 +258,7 @@ function lanczosBasis(n: number): Basis {
       return vectors.length;
     },
     push: (v) => vectors.push(v.slice()),
-    reorthogonalise: (x) => reorthogonalise(x, vectors, vectors.length),
+    reorthogonalise: (x) => reorthogonaliseTs(x, vectors),
   };
 }
 

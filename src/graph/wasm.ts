@@ -51,6 +51,19 @@ interface SpectralExports {
 }
 
 const PAGE = 65536;
+/**
+ * Most memory one use may take (the module's memory stays at its largest size, per thread).
+ * Larger layers take the TypeScript path: the same results, more slowly. vgg19's largest layers
+ * need about 19 MB; a 25088 x 4096 float32 layer's products (411 MB) still fit, its edge scan not.
+ */
+let WASM_MAX_BYTES = 512 * 1024 * 1024;
+
+/** Sets that limit (tests use a small one to exercise the fallbacks); returns the previous one. */
+export function setWasmMemoryLimit(bytes: number): number {
+  const previous = WASM_MAX_BYTES;
+  WASM_MAX_BYTES = bytes;
+  return previous;
+}
 
 /** The instantiated module and a bump allocator over its memory (reset for every block). */
 class SpectralWasm {
@@ -64,6 +77,7 @@ class SpectralWasm {
   /** `bytes` of memory, 16-byte aligned; grows the memory when needed (earlier views then detach). */
   alloc(bytes: number): number {
     const ptr = this.top;
+    if (ptr + bytes > WASM_MAX_BYTES) throw new RangeError(`spectral wasm: ${ptr + bytes} bytes exceed the ${WASM_MAX_BYTES}-byte limit`);
     this.top = ptr + Math.ceil(bytes / 16) * 16;
     const have = this.exports.memory.buffer.byteLength;
     if (this.top > have) this.exports.memory.grow(Math.ceil((this.top - have) / PAGE));
@@ -120,7 +134,7 @@ export function wasmEdgesOfF32(
   cols: number,
 ): { rowPtr: Int32Array; colIdx: Int32Array; degreeR: Int32Array } | null {
   const m = spectralWasm();
-  if (m === null) return null;
+  if (m === null || 8 * rows * cols + 4 * (rows + cols) + 64 > WASM_MAX_BYTES) return null;
   m.reset();
   const s = m.copyIn(support);
   const ptr = m.alloc(4 * (rows + 1));
@@ -144,7 +158,7 @@ export function wasmEdgesOfF32(
  */
 export function wasmAbsF32(values: Float32Array, out: Float32Array): { nonFinite: boolean; zero: boolean } | null {
   const m = spectralWasm();
-  if (m === null) return null;
+  if (m === null || values.byteLength > WASM_MAX_BYTES) return null;
   m.reset();
   const p = m.copyIn(values);
   const flags = m.exports.absF32(p, values.length);
@@ -174,35 +188,78 @@ export interface Basis {
  */
 export function wasmBasis(n: number): Basis | null {
   const m = spectralWasm();
-  if (m === null) return null;
+  if (m === null || 8 * (n + 1) * 16 + 8 * n > WASM_MAX_BYTES / 4) return null;
   let capacity = 16;
   let q = m.alloc(8 * n * capacity);
   let c = m.alloc(8 * capacity);
   const x = m.alloc(8 * n);
   let count = 0;
+  // Past the memory limit the basis moves to JS arrays (same arithmetic order: CGS twice).
+  let plain: Float64Array[] | null = null;
   return {
     get count() {
       return count;
     },
     push(v) {
+      if (plain !== null) {
+        plain.push(v.slice());
+        count++;
+        return;
+      }
       if (count === capacity) {
+        let moved: number;
+        try {
+          moved = m.alloc(8 * n * 2 * capacity + 8 * 2 * capacity);
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+          plain = [];
+          for (let i = 0; i < count; i++) plain.push(m.f64(q + 8 * n * i, n).slice());
+          plain.push(v.slice());
+          count++;
+          return;
+        }
         capacity *= 2;
-        const moved = m.alloc(8 * n * capacity);
-        c = m.alloc(8 * capacity);
         new Uint8Array(m.exports.memory.buffer).copyWithin(moved, q, q + 8 * n * count);
         q = moved;
+        c = moved + 8 * n * capacity;
       }
       m.f64(q + 8 * n * count, n).set(v);
       count++;
     },
     reorthogonalise(v) {
       if (count === 0) return;
+      if (plain !== null) {
+        reorthogonaliseTs(v, plain);
+        return;
+      }
       const xs = m.f64(x, n);
       xs.set(v);
       m.exports.reorthogonalise(q, count, n, x, c);
       v.set(xs);
     },
   };
+}
+
+/**
+ * x -= sum_i (q_i . x) q_i over the basis, twice (classical Gram-Schmidt with reorthogonalisation):
+ * the TypeScript version, for bases in JS arrays (spectrum.ts without wasm, and past the limit).
+ */
+export function reorthogonaliseTs(x: Float64Array, basis: Float64Array[]): void {
+  const n = x.length;
+  const c = new Float64Array(basis.length);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < basis.length; i++) {
+      const q = basis[i];
+      let s = 0;
+      for (let t = 0; t < n; t++) s += q[t] * x[t];
+      c[i] = s;
+    }
+    for (let i = 0; i < basis.length; i++) {
+      const q = basis[i];
+      const ci = c[i];
+      for (let t = 0; t < n; t++) x[t] -= ci * q[t];
+    }
+  }
 }
 
 /** The products a Lanczos method needs from one block B [rows, cols] (x, y: Float64). */
@@ -228,9 +285,13 @@ export interface ProductBlock {
 /** The wasm products of a block (its CSC is built in wasm memory), or null when the module is unavailable. */
 export function wasmBlockProducts(b: ProductBlock): BlockProducts | null {
   const m = spectralWasm();
-  if (m === null) return null;
-  m.reset();
   const { rows, cols } = b;
+  const nnz = b.colIdx.length;
+  const weightBytes = b.w === null ? 0 : b.w.BYTES_PER_ELEMENT;
+  const blockBytes = b.dense && b.w !== null ? nnz * weightBytes : 2 * (4 * (rows + cols + 2) + nnz * (4 + weightBytes));
+  // room left for the Lanczos bases too
+  if (m === null || 8 * (rows + cols) + blockBytes > WASM_MAX_BYTES / 2) return null;
+  m.reset();
   const k = m.exports;
   const x = m.alloc(8 * cols);
   const y = m.alloc(8 * rows);
@@ -244,7 +305,6 @@ export function wasmBlockProducts(b: ProductBlock): BlockProducts | null {
     forward = () => dots(a, rows, cols, x, y);
     backward = () => trans(a, rows, cols, y, x);
   } else {
-    const nnz = b.colIdx.length;
     const rowPtr = m.copyIn(b.rowPtr);
     const colIdx = m.copyIn(b.colIdx);
     const w = b.w === null ? 0 : m.copyIn(b.w);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bipartiteStructure, edgeWeights, hasZeroWeight } from '../../src/graph/bipartite.js';
 import { blockProducts, gklTopPair, gramTopPair, typescriptBlockProducts, type SparseBlock } from '../../src/graph/spectrum.js';
-import { releaseWasmMemory, useWasmKernels, wasmBasis, wasmKernelsAvailable } from '../../src/graph/wasm.js';
+import { releaseWasmMemory, setWasmMemoryLimit, useWasmKernels, wasmBasis, wasmKernelsAvailable } from '../../src/graph/wasm.js';
 import { analyzeLayer } from '../../src/graph/index.js';
 import { denseB, denseSingularValues, hashedLayer, relClose } from './reference.js';
 
@@ -171,8 +171,8 @@ test('float32 edge weights of a complete graph: wasm |x| equals the TypeScript o
   }
 });
 
-test('a wasm Lanczos basis reorthogonalises like classical Gram-Schmidt done twice by hand, across its growth', () => {
-  for (const n of [3, 37, 130]) {
+function checkBasisByHand(sizes: number[]): void {
+  for (const n of sizes) {
     releaseWasmMemory();
     const basis = wasmBasis(n)!;
     const vectors: Float64Array[] = [];
@@ -199,5 +199,28 @@ test('a wasm Lanczos basis reorthogonalises like classical Gram-Schmidt done twi
     const y = vector(n, 99);
     basis.reorthogonalise(y);
     for (const q of vectors) assert.ok(Math.abs(q.reduce((s, qi, i) => s + qi * y[i], 0)) < 1e-12);
+  }
+}
+
+test('a wasm Lanczos basis reorthogonalises like classical Gram-Schmidt done twice by hand, across its growth', () => {
+  checkBasisByHand([3, 37, 130]);
+});
+
+test('past the wasm memory limit: the basis moves to JS arrays and the products fall back to TypeScript, same results', () => {
+  const { mask, weight } = hashedLayer(200, 300, 0.5, 31);
+  const input = { name: 'l', kind: 'linear' as const, shape: [200, 300], weight: Float32Array.from(weight), mask };
+  const full = analyzeLayer(input);
+  // 64 KiB: a basis of 100-vectors starts in wasm and cannot double past 32 vectors; the layer's
+  // block (about 1 MB) does not fit at all
+  const previous = setWasmMemoryLimit(64 * 1024);
+  let limited;
+  try {
+    checkBasisByHand([100]);
+    limited = analyzeLayer(input);
+  } finally {
+    setWasmMemoryLimit(previous);
+  }
+  for (const key of ['unweighted', 'weighted'] as const) {
+    assert.ok(relClose(full[key].t1, limited[key].t1, 1e-9) && relClose(full[key].t2, limited[key].t2, 1e-9), key);
   }
 });
