@@ -39,7 +39,7 @@
  */
 import { hasZeroWeight, type BipartiteStructure, type Components, type EdgeWeights } from './bipartite.js';
 import { largestEigenvalues, tridiagonalEigenvector } from './tridiagonal.js';
-import { releaseWasmMemory, reorthogonaliseTs, wasmBasis, wasmBlockProducts, wasmKernelsAvailable, type Basis, type BlockProducts } from './wasm.js';
+import { releaseWasmMemory, reorthogonaliseTs, wasmBasis, wasmBlockProducts, wasmKernelsAvailable, type Basis, type BlockProducts, type ProductBlock } from './wasm.js';
 
 /** Relative tolerance of Definition 3: sigma >= t1 (1 - TIE_TOL) counts as t1. */
 export const TIE_TOL = 1e-9;
@@ -72,17 +72,11 @@ export interface Spectrum {
   t1Multiplicity: number;
 }
 
-/** A component (or the whole graph) as its own small CSR with non-negative edge weights. */
-export interface SparseBlock {
-  rows: number;
-  cols: number;
-  rowPtr: Int32Array;
-  colIdx: Int32Array;
-  /** edge weights, null = all 1 */
-  w: EdgeWeights | null;
-  /** every row holds every column (colIdx is then 0..cols-1 in each row and is not read) */
-  dense: boolean;
-}
+/**
+ * A component (or the whole graph) as its own small CSR with non-negative edge weights; the same
+ * shape the wasm products take (ProductBlock in wasm.ts).
+ */
+export type SparseBlock = ProductBlock;
 
 /** Per-component result: the two largest singular values (0 where there are fewer). */
 export interface TopPair {

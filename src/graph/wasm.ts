@@ -278,7 +278,9 @@ export interface ProductBlock {
   cols: number;
   rowPtr: Int32Array;
   colIdx: Int32Array;
+  /** edge weights, null = all 1 */
   w: EdgeWeights | null;
+  /** every row holds every column (colIdx is then 0..cols-1 in each row and is not read) */
   dense: boolean;
 }
 
