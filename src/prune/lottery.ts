@@ -157,7 +157,8 @@ function pruneLevel(
   config: LotteryConfig, model: Sequential, scores: LayerScores, graph: GraphApi, targetRemaining: number | null,
 ): { masks: Map<string, Float32Array>; decisions: Algorithm1Decision[] | null } {
   const p = config.pruning;
-  const layers: SelectionLayer[] = model.prunableParams().map((q) => ({
+  const prunable = model.prunableParams();
+  const layers: SelectionLayer[] = prunable.map((q) => ({
     name: q.name,
     kind: q.kind as 'linear' | 'conv',
     isOutput: q.name === model.outputWeightName,
@@ -194,8 +195,7 @@ function pruneLevel(
       decisions.push(skippedDecision(l.name));
       continue;
     }
-    const shape = model.prunableParams()[i].shape;
-    const rows = shape[0];
+    const rows = prunable[i].shape[0];
     const cols = l.mask.length / rows;
     const r = ramanujanPreservingPrune({ name: l.name, rows, cols, mask: l.mask, score: l.score }, base.get(l.name)!, p.bound, graph.graphMetrics);
     masks.set(l.name, r.mask);
