@@ -16,8 +16,9 @@
  *   numbers: the noise levels differ only in scale, so accuracy against sigma is not blurred by
  *   independent draws), and it is drawn once per split and seed and kept (standardNoise), so a
  *   pruning level's five noisy passes cost no more generator time than a clean one. Every call,
- *   every pruning level and every run with the same noiseSeed sees the same noisy images, and a
- *   test subset of the first N examples sees the same noise on those N as the full set.
+ *   every pruning level and every run with the same noiseSeed sees the same noisy images (the
+ *   noise belongs to the position i in the split, so a split's first N see the same noise in
+ *   any split that starts with them).
  */
 import { Rng } from '../nn/rng.js';
 import { normalizationTable } from './normalize.js';

@@ -17,7 +17,7 @@ import { CIFAR10_CLASSES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, hasCifarBatches, l
 import { findIdxFiles, IDX_FILE_NAMES, loadIdxSplit, type IdxFiles } from './idx.js';
 import { isImageFolder, loadImageFolder, type ImageFolderProgress } from './image-folder.js';
 import { KNOWN_NORMALIZATION } from './normalize.js';
-import { balancedIndices, firstExamples, takeExamples } from './subsets.js';
+import { balancedIndices, firstOfEachClass, takeExamples } from './subsets.js';
 import type { Dataset } from './types.js';
 
 export type { Dataset, Split } from './types.js';
@@ -37,9 +37,9 @@ export interface LoadDatasetOptions {
   dataDir?: string | null;
   /** where decoded image folders are cached; default $RAMANUJAN_CACHE_DIR, else ./ramanujan-runs/cache */
   cacheDir?: string;
-  /** keep only the first N training examples (after the validation split is taken out) */
+  /** keep N training examples, the same share of every class: each class's first ones (after the validation split is taken out) */
   trainSubset?: number | null;
-  /** keep only the first N test examples */
+  /** keep N test examples, the same share of every class: each class's first ones */
   testSubset?: number | null;
   /** keep a seeded, class-balanced fraction in (0, 1] of the training examples (instead of trainSubset) */
   trainFraction?: number | null;
@@ -169,8 +169,9 @@ function applySubsets(ds: Dataset, opts: LoadDatasetOptions): Dataset {
     if (chosen.length === 0) throw new UserError(`trainFraction: ${f} of ${train.count} examples leaves none`);
     train = takeExamples(train, chosen, imageBytes);
   }
-  if (opts.trainSubset != null) train = firstExamples(train, opts.trainSubset, imageBytes, 'trainSubset');
-  const test = opts.testSubset != null ? firstExamples(ds.test, opts.testSubset, imageBytes, 'testSubset') : ds.test;
+  const classes = ds.classes.length;
+  if (opts.trainSubset != null) train = firstOfEachClass(train, classes, opts.trainSubset, imageBytes, 'trainSubset');
+  const test = opts.testSubset != null ? firstOfEachClass(ds.test, classes, opts.testSubset, imageBytes, 'testSubset') : ds.test;
   return { ...ds, train, test, ...(validation ? { validation } : {}) };
 }
 

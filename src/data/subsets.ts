@@ -1,7 +1,10 @@
 /**
  * Smaller views of a split for quick runs, and the validation split.
  *
- * - firstExamples: the first N examples, as views (no copy).
+ * - firstOfEachClass: N examples, the same share of every class: from each class its first
+ *   examples in the split's order (class sizes in proportion, largest remainders first), kept in
+ *   the split's order. Not simply the first N: an image folder is read class by class, so its first
+ *   2,000 test images would be two classes of CIFAR-10.
  * - balancedIndices: a seeded, class-balanced choice of examples: from each class c with n_c
  *   examples, round(fraction * n_c) of them (or an even share of a count), picked by a seeded
  *   shuffle of that class's indices; the picked indices are returned in their original order.
@@ -11,10 +14,14 @@ import { UserError } from '../errors.js';
 import { Rng } from '../nn/rng.js';
 import type { Split } from './types.js';
 
-export function firstExamples(split: Split, n: number, imageBytes: number, what: string): Split {
+export function firstOfEachClass(split: Split, classes: number, n: number, imageBytes: number, what: string): Split {
   if (!Number.isInteger(n) || n < 1) throw new UserError(`${what}: expected a whole number of examples >= 1, got ${n}`);
   if (n > split.count) throw new UserError(`${what}: asks for ${n} examples but there are only ${split.count}`);
-  return { count: n, images: split.images.subarray(0, n * imageBytes), labels: split.labels.subarray(0, n) };
+  if (n === split.count) return split;
+  const byClass = indicesByClass(split, classes);
+  const counts = shareOfCount(byClass, n, split.count);
+  const chosen = byClass.flatMap((ids, c) => ids.slice(0, counts[c])).sort((a, b) => a - b);
+  return takeExamples(split, chosen, imageBytes);
 }
 
 /** Indices of the examples of each class, in order. */
@@ -22,6 +29,22 @@ function indicesByClass(split: Split, classes: number): number[][] {
   const byClass: number[][] = Array.from({ length: classes }, () => []);
   for (let i = 0; i < split.count; i++) byClass[split.labels[i]].push(i);
   return byClass;
+}
+
+/** How many of `count` examples each class gets: in proportion to its size, largest remainders first. */
+function shareOfCount(byClass: number[][], count: number, total: number): number[] {
+  const exact = byClass.map((ids) => (count * ids.length) / total);
+  const perClass = exact.map(Math.floor);
+  let left = count - perClass.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, c) => ({ c, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r || a.c - b.c);
+  for (const { c } of order) {
+    if (left === 0) break;
+    if (perClass[c] < byClass[c].length) {
+      perClass[c]++;
+      left--;
+    }
+  }
+  return perClass;
 }
 
 /**
@@ -41,17 +64,7 @@ export function balancedIndices(
   if ('fraction' in amount) {
     perClass = byClass.map((ids) => Math.round(amount.fraction * ids.length));
   } else {
-    const exact = byClass.map((ids) => (amount.count * ids.length) / split.count);
-    perClass = exact.map(Math.floor);
-    let left = amount.count - perClass.reduce((a, b) => a + b, 0);
-    const order = exact.map((x, c) => ({ c, r: x - Math.floor(x) })).sort((a, b) => b.r - a.r || a.c - b.c);
-    for (const { c } of order) {
-      if (left === 0) break;
-      if (perClass[c] < byClass[c].length) {
-        perClass[c]++;
-        left--;
-      }
-    }
+    perClass = shareOfCount(byClass, amount.count, split.count);
   }
   const rng = new Rng(seed).fork(label);
   const chosenFlags = new Uint8Array(split.count);

@@ -55,8 +55,8 @@ const dataSchema = z
       .default('mnist')
       .describe('dataset: mnist, fashion-mnist, cifar10 (optionally <name>:<folder>), or folder:<path> (an image folder)'),
     dataDir: z.string().min(1).nullable().default(null).describe('folder holding the dataset files (null: the built-in location)'),
-    trainSubset: z.number().int().positive().nullable().default(null).describe('use only the first N training images (null: all)'),
-    testSubset: z.number().int().positive().nullable().default(null).describe('use only the first N test images (null: all)'),
+    trainSubset: z.number().int().positive().nullable().default(null).describe('use only N training images, the same share of every class (each class\'s first ones; null: all)'),
+    testSubset: z.number().int().positive().nullable().default(null).describe('use only N test images, the same share of every class (each class\'s first ones; null: all)'),
     augment: z.boolean().default(false).describe('random crops and flips while training (CIFAR)'),
   })
   .describe('the dataset and how much of it is used');

@@ -61,9 +61,9 @@ export interface DataConfig {
   /** 'mnist' | 'fashion-mnist' | 'cifar10' | 'folder:<path>' */
   dataset: string;
   dataDir: string | null;
-  /** use only the first N training examples (null: all) */
+  /** use only N training examples, the same share of every class (null: all) */
   trainSubset: number | null;
-  /** use only the first N test examples (null: all) */
+  /** use only N test examples, the same share of every class (null: all) */
   testSubset: number | null;
   augment: boolean;
 }

@@ -23,14 +23,27 @@ const perClass = (split: Split) => {
   return counts;
 };
 
-test('first-N subsets of train and test; too many is an error, not a shorter set', async () => {
+test('N-example subsets take each class\'s first examples in proportion, not the first N; too many is an error', async () => {
   const dir = tempDir('subset');
   writeUnbalanced(dir);
+  const full = await loadDataset(`mnist:${dir}`);
   const ds = await loadDataset(`mnist:${dir}`, { trainSubset: 30, testSubset: 7 });
   assert.equal(ds.train.count, 30);
   assert.equal(ds.test.count, 7);
-  assert.deepEqual(ids(ds.train), Array.from({ length: 30 }, (_, i) => i));
-  assert.equal(ds.test.labels.length, 7);
+  // The training set is stored class by class (like an image folder): its first 30 would be
+  // classes 0-4 only. Class sizes 19, 5, 6, ..., 13 of 100 give 30 * n_c / 100 = 5.7, 1.5, 1.8,
+  // 2.1, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9: floors 25, then the five largest remainders (9, 2, 0, 5, 8).
+  assert.deepEqual(perClass(ds.train), [6, 1, 2, 2, 2, 3, 3, 3, 4, 4]);
+  const chosen = ids(ds.train);
+  assert.deepEqual(chosen, [...chosen].sort((a, b) => a - b), 'original order kept');
+  for (let c = 0; c < 10; c++) {
+    const ofClass = ids(full.train).filter((_, i) => full.train.labels[i] === c);
+    const picked = chosen.filter((_, k) => ds.train.labels[k] === c);
+    assert.deepEqual(picked, ofClass.slice(0, picked.length), `class ${c}: its first examples`);
+  }
+  // test labels 0..9, 0..9: 0.7 of each class, ties by class index: one of each of classes 0..6
+  assert.deepEqual(Array.from(ds.test.labels), [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(ids((await loadDataset(`mnist:${dir}`, { trainSubset: 100 })).train), ids(full.train), 'all of them: the set as it is');
   await assert.rejects(loadDataset(`mnist:${dir}`, { trainSubset: 101 }), (e: unknown) => e instanceof UserError && /trainSubset: asks for 101 examples but there are only 100/.test(e.message));
   await assert.rejects(loadDataset(`mnist:${dir}`, { testSubset: 0 }), /testSubset: expected a whole number/);
 });
@@ -67,6 +80,10 @@ test('a validation split: held out of training, class-balanced, seeded, disjoint
   // a subset applies to what is left, so the validation examples never reappear
   const both = await loadDataset(`mnist:${dir}`, { validationSize: 20, subsetSeed: 1, trainSubset: 50 });
   assert.deepEqual(ids(both.validation!), v);
-  assert.deepEqual(ids(both.train), t.slice(0, 50));
+  const rest = await loadDataset(`mnist:${dir}`, { validationSize: 20, subsetSeed: 1 });
+  const subsetOfRest = ids(both.train);
+  assert.equal(subsetOfRest.length, 50);
+  for (const id of subsetOfRest) assert.ok(t.includes(id) && !v.includes(id), `example ${id} is a training example`);
+  assert.equal(rest.train.count, 80);
   await assert.rejects(loadDataset(`mnist:${dir}`, { validationSize: 100 }), /validationSize: expected a whole number from 1 to 99/);
 });
