@@ -306,6 +306,10 @@ function lastLine(text: string): string {
 export function serveSweepWorker(makeEnvironment: (opts: { threads: number; workspace: string }) => RunEnvironment): void {
   const controller = new AbortController();
   process.on('SIGINT', () => controller.abort(new Error('interrupted')));
+  // The IPC channel closes when the sweep process is gone (killed, crashed): stop at the next
+  // safe point, leaving the run interrupted and resumable, instead of running on as an orphan
+  // that still holds the run.
+  process.on('disconnect', () => controller.abort(new Error('interrupted: the sweep process is gone')));
   process.once('message', (m: WorkerRequest) => {
     void (async () => {
       const send = (msg: WorkerMessage) => new Promise<void>((res) => process.send!(msg, () => res()));
@@ -337,7 +341,7 @@ export function serveSweepWorker(makeEnvironment: (opts: { threads: number; work
         await send({ type: 'error', message: err instanceof Error ? err.message : String(err), event: last });
       } finally {
         store?.close();
-        process.disconnect?.();
+        if (process.connected) process.disconnect();
       }
     })();
   });

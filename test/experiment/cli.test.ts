@@ -221,6 +221,48 @@ test('sweep: runs over worker processes, a failing run does not stop the others,
   assert.deepEqual(starts, ['done', 'done', 'resume', 'resume']);
 });
 
+test('sweep: killing the sweep process stops its workers at the next level; the rerun resumes', async () => {
+  const ws = tmp('sweep-kill');
+  const file = join(ws, 'sweep.yaml');
+  writeFileSync(file, ['base: lenet-mnist', 'set: { training.iterations: 10, pruning.maxLevels: 200 }', 'grid:', '  pruning.algorithm: [imp, random]', 'seeds: [0]'].join('\n'));
+  const env = { STANDIN_LEVEL_DELAY_MS: '50' };
+  let levels = 0;
+  let workers: number[] = [];
+  const { exited } = start(['sweep', file, '--workers', '2', '--workspace', ws, '--json'], env, (line, child) => {
+    if (decodeEvent(line).event === 'level' && ++levels === 6) {
+      const store = openStore(ws);
+      workers = store.listRuns().flatMap((r) => (r.owner ? [r.owner.pid] : []));
+      store.close();
+      child.kill('SIGKILL');
+    }
+  });
+  const end = await exited;
+  assert.equal(end.signal, 'SIGKILL', end.stderr);
+  assert.equal(workers.length, 2, 'both runs were held by worker processes');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // 200 levels at 50 ms would keep an orphan busy for 10 s; a worker that notices must be gone in 3
+  const deadline = Date.now() + 3000;
+  while (workers.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(workers.filter(alive), [], 'no worker outlives the sweep');
+  const store = openStore(ws);
+  const runs = store.listRuns();
+  assert.deepEqual(runs.map((r) => r.status), ['interrupted', 'interrupted']);
+  for (const r of runs) assert.ok(r.levels < 100, `${r.id} stopped early (${r.levels} levels)`);
+  store.close();
+  const again = cli(['sweep', file, '--workers', '2', '--workspace', ws], { STANDIN_LEVEL_DELAY_MS: '0' });
+  assert.equal(again.status, 0, again.stderr);
+  const after = openStore(ws);
+  assert.deepEqual(after.listRuns().map((r) => [r.status, r.levels]), [['done', 201], ['done', 201]]);
+  after.close();
+});
+
 test('presets: one line each', () => {
   const r = cli(['presets']);
   assert.equal(r.status, 0);
