@@ -263,6 +263,27 @@ test('sweep: killing the sweep process stops its workers at the next level; the 
   after.close();
 });
 
+test('runs --delete: removes the named runs and their checkpoints; an unknown id deletes nothing', () => {
+  const ws = tmp('delete');
+  for (const seed of [0, 1]) assert.equal(cli([...RUN, '--set', `seed=${seed}`, '--workspace', ws]).status, 0);
+  const store = openStore(ws);
+  const [keep, drop] = store.listRuns().map((r) => r.id);
+  const dropDir = store.runDir(drop);
+  store.close();
+  assert.ok(existsSync(dropDir));
+  const bad = cli(['runs', '--delete', drop, 'ffffffff', '--workspace', ws]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /run id "ffffffff": no such run/);
+  assert.ok(existsSync(dropDir), 'nothing deleted when one id is wrong');
+  const r = cli(['runs', '--delete', drop.slice(0, 6), '--workspace', ws]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`deleted ${drop}`));
+  assert.ok(!existsSync(dropDir), 'checkpoint folder removed');
+  const after = openStore(ws);
+  assert.deepEqual(after.listRuns().map((x) => x.id), [keep]);
+  after.close();
+});
+
 test('presets: one line each', () => {
   const r = cli(['presets']);
   assert.equal(r.status, 0);

@@ -1,4 +1,8 @@
-/** `ramanujan runs [--workspace DIR] [--json]`: the runs of a workspace with their status. */
+/**
+ * `ramanujan runs [--workspace DIR] [--json]`: the runs of a workspace with their status.
+ * `--delete ID...` removes runs (rows and checkpoints), e.g. one made with data that has since
+ * changed; every id is resolved before anything is deleted, so a typo deletes nothing.
+ */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { formatPercent } from '../../experiment/progress.js';
@@ -11,9 +15,19 @@ export function register(program: Command): void {
     .description('list the runs of a workspace: status, levels done, final density and accuracy')
     .addOption(workspaceOption())
     .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
-    .action((opts: { workspace: string; json: boolean }) => {
+    .option('--delete <run-ids...>', 'delete these runs (ids or unique prefixes): their records and checkpoints')
+    .action((opts: { workspace: string; json: boolean; delete?: string[] }) => {
       const store = openStore(opts.workspace);
       try {
+        if (opts.delete) {
+          const ids = [...new Set(opts.delete.map((prefix) => store.resolveRunId(prefix)))];
+          for (const id of ids) {
+            const label = store.getRun(id)?.label ?? '';
+            store.deleteRun(id);
+            process.stdout.write(`deleted ${id}  ${label}\n`);
+          }
+          return;
+        }
         const runs = store.listRuns();
         if (opts.json) {
           const list = runs.map((r) => ({
