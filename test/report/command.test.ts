@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { main } from '../../src/cli/main.js';
+import { nameGroups } from '../../src/cli/commands/report.js';
 import { runId } from '../../src/experiment/run-id.js';
 import { parseExperimentConfig } from '../../src/experiment/schema.js';
 import { openStore } from '../../src/experiment/store.js';
@@ -102,4 +103,21 @@ test('ramanujan report by id prefix; usage errors exit non-zero with one message
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
+});
+
+test('groups that would share a name are told apart by the config keys where they differ', () => {
+  const { config, records } = loadFixture('lenet-imp-seed1.json');
+  const pruning = config.pruning as Record<string, unknown>;
+  const variants = [config, { ...config, pruning: { ...pruning, pOut: 0.2 } }, { ...config, seed: 7 }];
+  const runs = variants.map((c, i) => {
+    const { seed: _seed, ...rest } = c as Record<string, unknown>;
+    return { key: JSON.stringify(rest), run: { id: `r${i}`, label: `r${i}`, group: '', config: c, records, status: 'done' } };
+  });
+  const names = nameGroups(runs);
+  assert.equal(names.size, 2, 'the seed makes no group of its own');
+  const [plain, pOut] = [...names.values()];
+  assert.notEqual(pruning.pOut, 0.2);
+  assert.ok(plain.endsWith(`IMP α=2 (pruning.pOut=${String(pruning.pOut)})`), plain);
+  assert.ok(pOut.endsWith('IMP α=2 (pruning.pOut=0.2)'), pOut);
+  assert.ok(!/seed/.test(plain + pOut));
 });

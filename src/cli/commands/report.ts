@@ -27,20 +27,45 @@ function groupKey(config: unknown): string {
   return canonicalJson(rest);
 }
 
-/** Readable group names ("lenet-300-100 · mnist · IMP α=2"), with a short hash where two would collide. */
+/**
+ * Readable group names ("lenet-300-100 · mnist · IMP α=2"). Where two groups would get the same
+ * name, each gets the config keys that tell them apart ("... IMP α=2 (pruning.pOut=0.2)"); a
+ * short hash of the config only if that list would be empty or too long to read.
+ */
 export function nameGroups(runs: Array<{ key: string; run: ReportRun }>): Map<string, string> {
   const names = new Map<string, string>();
+  const configs = new Map<string, unknown>();
   for (const { key, run } of runs) {
     if (names.has(key)) continue;
     const id = runIdentity(run);
     const alpha = id.alpha === null || id.bound ? '' : ` α=${id.alpha}`;
     names.set(key, `${id.model} · ${id.dataset} · ${algorithmLabel(id)}${alpha}`);
+    configs.set(key, run.config);
   }
-  const counts = new Map<string, number>();
-  for (const n of names.values()) counts.set(n, (counts.get(n) ?? 0) + 1);
-  for (const [key, n] of names)
-    if (counts.get(n)! > 1) names.set(key, `${n} (${createHash('sha256').update(key).digest('hex').slice(0, 6)})`);
+  const byName = new Map<string, string[]>();
+  for (const [key, n] of names) byName.set(n, [...(byName.get(n) ?? []), key]);
+  for (const [name, keys] of byName) {
+    if (keys.length < 2) continue;
+    const flat = keys.map((key) => flatten(configs.get(key)));
+    const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].filter((path) => path !== 'seed').sort();
+    const differing = paths.filter((path) => new Set(flat.map((f) => f.get(path) ?? 'null')).size > 1);
+    keys.forEach((key, i) => {
+      const suffix = differing.map((path) => `${path}=${flat[i].get(path) ?? 'null'}`).join(', ');
+      const hash = createHash('sha256').update(key).digest('hex').slice(0, 6);
+      names.set(key, `${name} (${suffix.length > 0 && suffix.length <= 80 ? suffix : hash})`);
+    });
+  }
   return names;
+}
+
+/** A config as key path -> value text ("pruning.pOut" -> "0.2"); arrays are one value. */
+function flatten(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out.set(prefix, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  return out;
 }
 
 export function register(program: Command): void {
