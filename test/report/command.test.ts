@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { main } from '../../src/cli/main.js';
-import { nameGroups } from '../../src/cli/commands/report.js';
+import { groupKey, nameGroups } from '../../src/cli/commands/report.js';
 import { runId } from '../../src/experiment/run-id.js';
 import { parseExperimentConfig } from '../../src/experiment/schema.js';
 import { openStore } from '../../src/experiment/store.js';
@@ -109,10 +109,7 @@ test('groups that would share a name are told apart by the config keys where the
   const { config, records } = loadFixture('lenet-imp-seed1.json');
   const pruning = config.pruning as Record<string, unknown>;
   const variants = [config, { ...config, pruning: { ...pruning, pOut: 0.2 } }, { ...config, seed: 7 }];
-  const runs = variants.map((c, i) => {
-    const { seed: _seed, ...rest } = c as Record<string, unknown>;
-    return { key: JSON.stringify(rest), run: { id: `r${i}`, label: `r${i}`, group: '', config: c, records, status: 'done' } };
-  });
+  const runs = variants.map((c, i) => ({ key: groupKey(c), run: { id: `r${i}`, label: `r${i}`, group: '', config: c, records, status: 'done' } }));
   const names = nameGroups(runs);
   assert.equal(names.size, 2, 'the seed makes no group of its own');
   const [plain, pOut] = [...names.values()];

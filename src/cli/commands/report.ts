@@ -21,7 +21,7 @@ export function parseFormats(text: string): ReportFormat[] {
 }
 
 /** Key of a run's group: its config without the seed. */
-function groupKey(config: unknown): string {
+export function groupKey(config: unknown): string {
   const rest = config !== null && typeof config === 'object' ? { ...(config as Record<string, unknown>) } : config;
   if (rest !== null && typeof rest === 'object') delete (rest as Record<string, unknown>).seed;
   return canonicalJson(rest);
