@@ -27,7 +27,7 @@ import { UserError } from '../errors.js';
 import type { GraphMetrics, LayerVerdicts } from '../graph/types.js';
 import type { Algorithm1Attempt, Algorithm1Decision, LayerLevelRecord, LevelRecord } from '../prune/records.js';
 import { currentOwner, ownerAlive, type Owner } from './owner.js';
-import { canonicalJson } from './run-id.js';
+import { canonicalJson, idJson, readStoredConfig } from './run-id.js';
 import type { ExperimentConfig } from './schema.js';
 
 export const DATABASE_FILE = 'ramanujan.sqlite';
@@ -303,7 +303,9 @@ export class RunStore {
             .run(input.id, input.label, input.preset, configText, input.config.quick ? 1 : 0, t, t, me.pid, me.host, me.start, token);
           return { kind: 'claimed', token, run: this.getRun(input.id)!, created: true };
         }
-        if (existing.config !== configText) {
+        // The same run when what its id hashes is the same: a store written before an option was
+        // added holds configs without it (src/experiment/run-id.ts).
+        if (existing.config !== configText && idJson(JSON.parse(existing.config)) !== idJson(input.config)) {
           throw new UserError(`run ${input.id}: the stored config differs from this one (an id collision or a store from another version); use another workspace`);
         }
         if (existing.status === 'done') return { kind: 'done', run: this.getRun(input.id)! };
@@ -562,7 +564,7 @@ function toSummary(row: RunRow): RunSummary {
     id: row.id,
     label: row.label,
     preset: row.preset,
-    config: JSON.parse(row.config) as ExperimentConfig,
+    config: readStoredConfig(row.config),
     quick: row.quick === 1,
     status,
     levels: row.levels,
