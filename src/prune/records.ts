@@ -4,7 +4,7 @@
  * k+1. These records feed the experiment store (src/experiment) and the reports (src/report), and
  * the `level` events of `ramanujan run --json`, so their field names are fixed.
  */
-import { regimeText } from '../graph/bounds.js';
+import { isCollapsed, regimeText } from '../graph/bounds.js';
 import type { CriterionSet, GraphMetrics, LayerVerdicts, Regime } from '../graph/types.js';
 
 /** One prunable layer at one level. */
@@ -97,5 +97,7 @@ export interface LevelRecord {
  */
 export function levelRegimeText(record: Pick<LevelRecord, 'regime' | 'layers'>, short = false): string {
   const analysed = record.layers.filter((l) => l.analysed);
-  return regimeText(record.regime, analysed.filter((l) => l.collapsed).length, analysed.length, short);
+  // records written before the flag existed (JSON files) lack it: the same degree test then
+  const collapsed = analysed.filter((l) => l.collapsed ?? isCollapsed(l.unweighted)).length;
+  return regimeText(record.regime, collapsed, analysed.length, short);
 }
