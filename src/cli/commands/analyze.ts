@@ -208,6 +208,7 @@ export function reportTable(r: ModelReport): string {
     ...rows.map(line),
     '',
     'U: unweighted graph (the mask); W: weighted by |W| (db and DeltaR from the weighted degrees).',
+    ...(r.collapsed > 0 ? ['collapsed: average degree below 2 on a side (Algorithm 1\'s collapse test): no verdict, left out of the regime.'] : []),
     r.regime === 'collapsed'
       ? `regime: ${regimeText(r.regime, r.collapsed, r.layers.length)}`
       : `regime: ${regimeText(r.regime, r.collapsed, r.layers.length)} (${keep} of ${judged} ${r.collapsed > 0 ? 'layers that did not collapse' : 'layers'} keep the property under ${r.criteria.join(',')})`,

@@ -19,6 +19,7 @@ import { encodeEvent, type LevelEvent, type ProgressUpdate, type RunStartEvent }
 import { formatDuration, formatPercent } from '../../experiment/progress.js';
 import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
+import { levelRegimeText } from '../../prune/records.js';
 import { buildReport, summaryTable, type ReportRun } from '../../report/index.js';
 import { interruptSignal, positiveInteger, workspaceOption } from './run.js';
 import { nameGroups } from './report.js';
@@ -248,7 +249,7 @@ function summaryText(result: DemoResult): string {
   for (const o of result.outcomes) {
     const last = o.records[o.records.length - 1];
     const head = `${o.run.variant.name} (run ${o.run.id}, ${o.run.label}): ${doneText(o.result)}`;
-    const lastText = last ? `; level ${last.level}: density ${formatPercent(last.density)}, accuracy ${formatPercent(last.accuracy.clean)}, ${last.regime} Ramanujan` : '';
+    const lastText = last ? `; level ${last.level}: density ${formatPercent(last.density)}, accuracy ${formatPercent(last.accuracy.clean)}, ${levelRegimeText(last)}` : '';
     parts.push(`${head}${lastText}`);
     if (o.records.length > 0) parts.push(summaryTable(o.records));
     parts.push('');
