@@ -13,7 +13,7 @@ import { standinGraphMetrics } from './standin-graph.js';
 
 const metricsFns: Array<[string, GraphMetricsFn]> = [['graph library', graphMetrics], ['stand-in', standinGraphMetrics]];
 
-const combined: BoundConfig = { criterion: 'combined', maxTries: 3, schedule: 'text' };
+const combined: BoundConfig = { criterion: 'combined', maxTries: 3, schedule: 'text', scoreScale: 'none' };
 
 /** A rows x cols layer: `blocks` are complete blocks [row0, col0, h, w, score]; `extra` edges [row, col, score]. */
 function layerOf(rows: number, cols: number, blocks: number[][], extra: number[][] = []) {

@@ -134,7 +134,7 @@ for (const algorithm of ['imp', 'snip', 'synflow', 'random'] as const) {
 }
 
 test('Algorithm 1 on top of IMP: decisions recorded and consistent with the masks', async () => {
-  const config = tinyConfig({ pruning: { bound: { criterion: 'combined', maxTries: 3, schedule: 'text' }, maxLevels: 4, excludeFromPruning: ['fc3.weight'] } });
+  const config = tinyConfig({ pruning: { bound: { criterion: 'combined', maxTries: 3, schedule: 'text', scoreScale: 'none' }, maxLevels: 4, excludeFromPruning: ['fc3.weight'] } });
   const { records, checkpoints, stopReason } = await run(config);
   assert.ok(stopReason === 'max-levels' || stopReason === 'no-layer-changed');
   for (const [k, r] of records.entries()) {
@@ -170,7 +170,7 @@ test('user errors name the field', async () => {
 
 test('Algorithm 1 with global scope: base fractions from the global ranking; analysis exclusions', async () => {
   const config = tinyConfig({
-    pruning: { scope: 'global', pGlobal: 0.25, bound: { criterion: 'combined', maxTries: 2, schedule: 'pseudocode' }, maxLevels: 1 },
+    pruning: { scope: 'global', pGlobal: 0.25, bound: { criterion: 'combined', maxTries: 2, schedule: 'pseudocode', scoreScale: 'none' }, maxLevels: 1 },
     evaluation: { excludeFromAnalysis: ['fc3.weight'] },
   });
   const { records, checkpoints } = await run(config);
