@@ -258,3 +258,11 @@ test("targetScope 'layer' needs layer-wise scope and a target alpha", async () =
   await assert.rejects(run(tinyConfig({ pruning: { scope: 'global', targetAlpha: 1, targetScope: 'layer' } })), (e: Error) => e instanceof UserError && /pruning\.targetScope/.test(e.message));
   await assert.rejects(run(tinyConfig({ pruning: { targetAlpha: null, targetScope: 'layer' } })), (e: Error) => e instanceof UserError && /pruning\.targetScope/.test(e.message));
 });
+
+test("evaluation.noiseScale 'variance' reaches the noisy test sets: sigma 0.04 scores as std 0.2", async () => {
+  const variance = await run(tinyConfig({ pruning: { maxLevels: 0 }, evaluation: { noiseSigmas: [0.04, 1], noiseScale: 'variance' } }));
+  const std = await run(tinyConfig({ pruning: { maxLevels: 0 }, evaluation: { noiseSigmas: [0.2, 1] } }));
+  assert.deepEqual(Object.keys(variance.records[0].accuracy.noisy).sort(), ['0.04', '1']);
+  assert.equal(variance.records[0].accuracy.noisy['0.04'], std.records[0].accuracy.noisy['0.2']);
+  assert.equal(variance.records[0].accuracy.noisy['1'], std.records[0].accuracy.noisy['1']);
+});
