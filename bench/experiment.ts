@@ -28,7 +28,7 @@ function record(level: number, shapes: number[][]): LevelRecord {
     timings: { trainMs: 1, evalMs: 1, analyzeMs: 1, scoreMs: 1, pruneMs: 1 },
     layers: shapes.map((shape, i) => ({
       name: `layer${i}.weight`, kind: shape.length === 4 ? 'conv' : 'linear', shape, total: 2000, remaining: 1000, density: 0.5, analysed: true,
-      unweighted: metrics('unweighted'), weighted: metrics('weighted'), score: metrics('score'),
+      unweighted: metrics('unweighted'), weighted: metrics('weighted'), score: metrics('score'), collapsed: false,
       verdicts: { UE: true, UD: true, WE: false, WD: true, combined: true },
     })),
     decisions: shapes.map((_, i) => ({

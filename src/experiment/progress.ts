@@ -9,6 +9,7 @@
  */
 import type { LevelEvent, ProgressUpdate, RunDoneEvent, RunStartEvent } from './events.js';
 import { encodeEvent } from './events.js';
+import { levelRegimeText } from '../prune/records.js';
 import type { RunReporter } from './runner.js';
 
 type Write = (text: string) => void;
@@ -41,7 +42,7 @@ function levelLine(e: LevelEvent, maxLevels: number): string {
     .map(([sigma, acc]) => `${sigma}:${formatPercent(acc)}`)
     .join(' ');
   const tag = e.replayed ? ' (stored)' : '';
-  return `level ${e.level}/${maxLevels} density ${formatPercent(e.density)} accuracy ${formatPercent(e.accuracy.clean)}${noisy ? ` noisy ${noisy}` : ''} regime ${e.regime}${tag}`;
+  return `level ${e.level}/${maxLevels} density ${formatPercent(e.density)} accuracy ${formatPercent(e.accuracy.clean)}${noisy ? ` noisy ${noisy}` : ''} regime ${levelRegimeText(e, true)}${tag}`;
 }
 
 function startLine(e: RunStartEvent): string {

@@ -24,17 +24,23 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { isCollapsed, networkRegime } from '../graph/bounds.js';
 import type { GraphMetrics, LayerVerdicts } from '../graph/types.js';
 import type { Algorithm1Attempt, Algorithm1Decision, LayerLevelRecord, LevelRecord } from '../prune/records.js';
 import { currentOwner, ownerAlive, type Owner } from './owner.js';
-import { canonicalJson } from './run-id.js';
+import { canonicalJson, idJson, readStoredConfig } from './run-id.js';
 import type { ExperimentConfig } from './schema.js';
 
 export const DATABASE_FILE = 'ramanujan.sqlite';
 export const DEFAULT_WORKSPACE = './ramanujan-runs';
 /** SQLite application_id of this project's databases: "RLTH". */
 export const APPLICATION_ID = 0x524c5448;
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of the store's tables, in the header's user_version. 1: the first. 2: `layers.collapsed`
+ * (NULL in rows written by version 1; readers derive it from the stored degrees). A store is
+ * brought up to date when a writer opens it (`migrate`); readers read every version up to this one.
+ */
+export const SCHEMA_VERSION = 2;
 /** How long a write waits for another process's transaction, in ms. */
 const BUSY_TIMEOUT_MS = 60_000;
 
@@ -131,6 +137,7 @@ CREATE TABLE layers (
   name TEXT NOT NULL, kind TEXT NOT NULL, shape TEXT NOT NULL,
   total INTEGER NOT NULL, remaining INTEGER NOT NULL, density REAL NOT NULL, analysed INTEGER NOT NULL,
   ${VERDICTS.map((v) => `verdict_${v.toLowerCase()} INTEGER NOT NULL`).join(', ')},
+  collapsed INTEGER,
   PRIMARY KEY (run_id, level, position),
   FOREIGN KEY (run_id, level) REFERENCES levels(run_id, level) ON DELETE CASCADE
 );
@@ -211,6 +218,13 @@ export class RunStore {
   }
 
   static open(workspace: string, create: boolean): RunStore {
+    const store = RunStore.openDatabase(workspace, create);
+    // Writers bring an older store up to date; readers read it as it is.
+    if (create) store.migrate();
+    return store;
+  }
+
+  private static openDatabase(workspace: string, create: boolean): RunStore {
     const dir = resolve(workspace);
     const dbPath = join(dir, DATABASE_FILE);
     if (existsSync(dir) && !statSync(dir).isDirectory()) {
@@ -244,6 +258,22 @@ export class RunStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Brings a store written by an older version up to SCHEMA_VERSION, in one transaction (another
+   * process may be doing the same: the columns are checked inside it). Version 1 -> 2 adds
+   * `layers.collapsed`; the rows already there keep NULL, and levelRecords derives it.
+   */
+  private migrate(): void {
+    if ((this.db.pragma('user_version', { simple: true }) as number) >= SCHEMA_VERSION) return;
+    this.db
+      .transaction(() => {
+        const columns = (this.db.prepare('PRAGMA table_info(layers)').all() as Array<{ name: string }>).map((c) => c.name);
+        if (!columns.includes('collapsed')) this.db.exec('ALTER TABLE layers ADD COLUMN collapsed INTEGER');
+        if ((this.db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
   }
 
   /** Folder of a run's checkpoint files. */
@@ -303,7 +333,9 @@ export class RunStore {
             .run(input.id, input.label, input.preset, configText, input.config.quick ? 1 : 0, t, t, me.pid, me.host, me.start, token);
           return { kind: 'claimed', token, run: this.getRun(input.id)!, created: true };
         }
-        if (existing.config !== configText) {
+        // The same run when what its id hashes is the same: a store written before an option was
+        // added holds configs without it (src/experiment/run-id.ts).
+        if (existing.config !== configText && idJson(JSON.parse(existing.config)) !== idJson(input.config)) {
           throw new UserError(`run ${input.id}: the stored config differs from this one (an id collision or a store from another version); use another workspace`);
         }
         if (existing.status === 'done') return { kind: 'done', run: this.getRun(input.id)! };
@@ -387,8 +419,8 @@ export class RunStore {
     const insertNoisy = this.db.prepare('INSERT INTO noisy_accuracies (run_id, level, position, sigma, accuracy) VALUES (?, ?, ?, ?, ?)');
     const insertLayer = this.db.prepare(
       `INSERT INTO layers (run_id, level, position, name, kind, shape, total, remaining, density, analysed,
-         ${VERDICTS.map((v) => `verdict_${v.toLowerCase()}`).join(', ')})
-       VALUES (${new Array(10 + VERDICTS.length).fill('?').join(', ')})`,
+         ${VERDICTS.map((v) => `verdict_${v.toLowerCase()}`).join(', ')}, collapsed)
+       VALUES (${new Array(11 + VERDICTS.length).fill('?').join(', ')})`,
     );
     const metricColumns = [...METRIC_NUMBERS, ...METRIC_NULLABLES].map(column);
     const insertMetrics = this.db.prepare(
@@ -412,7 +444,7 @@ export class RunStore {
         Object.entries(r.accuracy.noisy).forEach(([sigma, acc], i) => insertNoisy.run(id, r.level, i, sigma, acc));
         r.layers.forEach((layer, i) => {
           insertLayer.run(id, r.level, i, layer.name, layer.kind, JSON.stringify(layer.shape), layer.total, layer.remaining, layer.density,
-            layer.analysed ? 1 : 0, ...VERDICTS.map((v) => (layer.verdicts[v] ? 1 : 0)));
+            layer.analysed ? 1 : 0, ...VERDICTS.map((v) => (layer.verdicts?.[v] ? 1 : 0)), layer.collapsed ? 1 : 0);
           for (const slot of METRIC_SLOTS) {
             const m = layer[slot];
             if (!m) continue;
@@ -464,12 +496,22 @@ export class RunStore {
         const out: Record<string, unknown> = { weighting: m.weighting };
         for (const f of METRIC_NUMBERS) out[f] = num(m[column(f)]);
         for (const f of METRIC_NULLABLES) out[f] = m[column(f)] ?? null;
-        out.collapsed = m.collapsed === 1;
+        // Derived, not read: version 1 wrote "no edge left" here, since then the degree test.
+        out.collapsed = isCollapsed(out as { dL: number | null; dR: number | null });
         return out as unknown as GraphMetrics;
       };
+      let legacyCollapse = false;
       const layerRecords = (layers.get(level) ?? []).map((row): LayerLevelRecord => {
         const name = row.name as string;
-        const verdicts = Object.fromEntries(VERDICTS.map((v) => [v, row[`verdict_${v.toLowerCase()}`] === 1])) as unknown as LayerVerdicts;
+        const unweighted = readMetrics(name, 'unweighted')!;
+        // A row of version 1 has no `collapsed` (NULL, or no column in a store not yet migrated):
+        // it is derived from the stored degrees, and the layer's stored verdicts are dropped.
+        const stored = row.collapsed;
+        const collapsed = stored === null || stored === undefined ? isCollapsed(unweighted) : stored === 1;
+        if (collapsed && (stored === null || stored === undefined) && row.analysed === 1) legacyCollapse = true;
+        const verdicts = collapsed
+          ? null
+          : (Object.fromEntries(VERDICTS.map((v) => [v, row[`verdict_${v.toLowerCase()}`] === 1])) as unknown as LayerVerdicts);
         return {
           name,
           kind: row.kind as LayerLevelRecord['kind'],
@@ -478,9 +520,10 @@ export class RunStore {
           remaining: row.remaining as number,
           density: row.density as number,
           analysed: row.analysed === 1,
-          unweighted: readMetrics(name, 'unweighted')!,
+          unweighted,
           weighted: readMetrics(name, 'weighted')!,
           score: readMetrics(name, 'score'),
+          collapsed,
           verdicts,
         };
       });
@@ -509,7 +552,10 @@ export class RunStore {
           clean: num(l.accuracy),
           noisy: Object.fromEntries((noisy.get(level) ?? []).map((n) => [n.sigma as string, num(n.accuracy)])),
         },
-        regime: l.regime as LevelRecord['regime'],
+        // Version 1 counted collapsed layers as Ramanujan: such a level's regime is taken again.
+        regime: legacyCollapse
+          ? networkRegime(layerRecords.filter((x) => x.analysed).map((x) => x.verdicts), l.criterion as LevelRecord['criterion'])
+          : (l.regime as LevelRecord['regime']),
         criterion: l.criterion as LevelRecord['criterion'],
         decisions: decisionRecords,
         timings: {
@@ -562,7 +608,7 @@ function toSummary(row: RunRow): RunSummary {
     id: row.id,
     label: row.label,
     preset: row.preset,
-    config: JSON.parse(row.config) as ExperimentConfig,
+    config: readStoredConfig(row.config),
     quick: row.quick === 1,
     status,
     levels: row.levels,

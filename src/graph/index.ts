@@ -13,12 +13,12 @@ import {
   type Components,
   type EdgeWeights,
 } from './bipartite.js';
-import { boundDelta, degreeBound, eigenBound, layerVerdicts } from './bounds.js';
+import { boundDelta, degreeBound, eigenBound, isCollapsed, layerVerdicts } from './bounds.js';
 import { graphSpectrum } from './spectrum.js';
 import type { GraphMetrics, LayerAnalysis, Weighting } from './types.js';
 
 export * from './types.js';
-export { layerVerdicts, keepsProperty, networkRegime, eigenBound, degreeBound, boundDelta } from './bounds.js';
+export { layerVerdicts, keepsProperty, networkRegime, regimeText, isCollapsed, COLLAPSE_DEGREE, eigenBound, degreeBound, boundDelta } from './bounds.js';
 export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeights } from './bipartite.js';
 export type { BipartiteStructure, CscStructure, Components, DegreeStats, EdgeWeights } from './bipartite.js';
 export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
@@ -82,7 +82,7 @@ function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeight
     components: comps.count,
     largestComponentL: comps.largestL,
     largestComponentR: comps.largestR,
-    collapsed: false,
+    collapsed: isCollapsed(deg),
   };
 }
 
@@ -153,7 +153,8 @@ export function analyzeLayer(input: LayerInput): LayerAnalysis {
     density: size === 0 ? 0 : g.edges / size,
     unweighted,
     weighted,
-    verdicts: layerVerdicts(unweighted, weighted, score ?? null),
+    collapsed: unweighted.collapsed,
+    verdicts: unweighted.collapsed ? null : layerVerdicts(unweighted, weighted, score ?? null),
   };
   if (score) result.score = score;
   return result;

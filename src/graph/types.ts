@@ -58,7 +58,12 @@ export interface GraphMetrics {
   components: number;
   largestComponentL: number;
   largestComponentR: number;
-  /** true when the layer has no edge left (all metrics above are then 0 / null) */
+  /**
+   * The layer collapsed: its average degree is below 2 on a side (or it has no edge left, when the
+   * metrics above are 0 / null). Algorithm 1's layer-collapse guard, `isCollapsed` in bounds.ts;
+   * the degrees are the unweighted counts, so all weightings of a layer agree. The metrics above
+   * are still those of the graph, but such a layer gets no Ramanujan verdict (NOTES section 5).
+   */
   collapsed: boolean;
 }
 
@@ -73,7 +78,11 @@ export interface LayerVerdicts {
   combined: boolean;
 }
 
-export type Regime = 'fully' | 'partially' | 'non';
+/**
+ * The network's regime over its analysed layers that did not collapse (Section 5.1); 'collapsed'
+ * when every analysed layer collapsed (no layer has a verdict). See networkRegime in bounds.ts.
+ */
+export type Regime = 'fully' | 'partially' | 'non' | 'collapsed';
 
 /** The full analysis of one prunable layer. */
 export interface LayerAnalysis {
@@ -91,5 +100,8 @@ export interface LayerAnalysis {
   weighted: GraphMetrics;
   /** present when a score tensor was given */
   score?: GraphMetrics;
-  verdicts: LayerVerdicts;
+  /** average degree below 2 on a side (the unweighted graph's `collapsed`): no verdict */
+  collapsed: boolean;
+  /** null for a collapsed layer: it is neither Ramanujan nor not */
+  verdicts: LayerVerdicts | null;
 }

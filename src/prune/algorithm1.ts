@@ -37,6 +37,7 @@
  */
 import type { BoundConfig } from './config.js';
 import type { Algorithm1Attempt, Algorithm1Decision } from './records.js';
+import { isCollapsed } from '../graph/bounds.js';
 import type { CriterionSet, GraphMetrics, Weighting } from '../graph/types.js';
 import { countRemaining, flooredPruneCount, pruneCount, pruneLowest, type ScoreArray } from './select.js';
 
@@ -162,7 +163,7 @@ export function ramanujanPreservingPrune(
     attempts.push(attempt);
 
     // layer-collapse guard: a side whose average degree (over vertices with an edge) is below 2
-    if (unweighted.dL === null || unweighted.dR === null || Math.min(unweighted.dL, unweighted.dR) < 2) {
+    if (isCollapsed(unweighted)) {
       attempt.check = 'collapse-guard';
       return keep('guarded');
     }

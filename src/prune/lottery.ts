@@ -67,7 +67,7 @@ export interface GraphApi {
     score?: Float32Array | Float64Array | null;
   }): LayerAnalysis;
   graphMetrics: GraphMetricsFn;
-  networkRegime(verdicts: LayerVerdicts[], criterion: CriterionSet): Regime;
+  networkRegime(verdicts: ReadonlyArray<LayerVerdicts | null>, criterion: CriterionSet): Regime;
 }
 
 export interface LotteryDeps {
@@ -345,6 +345,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
           unweighted: a.unweighted,
           weighted: a.weighted,
           score: a.score ?? null,
+          collapsed: a.collapsed,
           verdicts: a.verdicts,
         };
       });

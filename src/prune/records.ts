@@ -4,6 +4,7 @@
  * k+1. These records feed the experiment store (src/experiment) and the reports (src/report), and
  * the `level` events of `ramanujan run --json`, so their field names are fixed.
  */
+import { isCollapsed, regimeText } from '../graph/bounds.js';
 import type { CriterionSet, GraphMetrics, LayerVerdicts, Regime } from '../graph/types.js';
 
 /** One prunable layer at one level. */
@@ -23,7 +24,10 @@ export interface LayerLevelRecord {
   weighted: GraphMetrics;
   /** graph weighted by the pruning score; null for a level that did not score (the last one) */
   score: GraphMetrics | null;
-  verdicts: LayerVerdicts;
+  /** average degree below 2 on a side (Algorithm 1's collapse test, `isCollapsed` in src/graph) */
+  collapsed: boolean;
+  /** null for a collapsed layer: no Ramanujan verdict (its metrics above are kept as they are) */
+  verdicts: LayerVerdicts | null;
 }
 
 /** Which check decided one attempt of Algorithm 1 (NOTES section 6). */
@@ -78,10 +82,22 @@ export interface LevelRecord {
   trainLoss: number;
   /** clean test accuracy and one per noise sigma, keyed by the sigma as written, e.g. "0.1" */
   accuracy: { clean: number; noisy: Record<string, number> };
+  /** over the analysed layers that did not collapse; 'collapsed' when all of them did */
   regime: Regime;
   /** criterion the verdicts and the regime were computed with */
   criterion: CriterionSet;
   /** Algorithm 1 decisions made at the end of this level; null when the run does not use the bound */
   decisions: Algorithm1Decision[] | null;
   timings: PhaseTimings;
+}
+
+/**
+ * A level's regime with its collapsed analysed layers counted beside it: "partially Ramanujan, 1
+ * of 3 layers collapsed" (`short`: "partially, 1/3 collapsed"), for tables and progress lines.
+ */
+export function levelRegimeText(record: Pick<LevelRecord, 'regime' | 'layers'>, short = false): string {
+  const analysed = record.layers.filter((l) => l.analysed);
+  // records written before the flag existed (JSON files) lack it: the same degree test then
+  const collapsed = analysed.filter((l) => l.collapsed ?? isCollapsed(l.unweighted)).length;
+  return regimeText(record.regime, collapsed, analysed.length, short);
 }

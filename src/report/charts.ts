@@ -38,9 +38,9 @@ export interface Chart {
 }
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const REGIME_LABEL = { fully: 'fully Ramanujan', partially: 'partially Ramanujan', non: 'non-Ramanujan' } as const;
-/** the paper's shading: fully gray, partially pink, non-Ramanujan left white */
-const REGIME_COLORS = ['#cfcfcf', '#f7c6d9', '#ffffff'];
+const REGIME_LABEL = { fully: 'fully Ramanujan', partially: 'partially Ramanujan', non: 'non-Ramanujan', collapsed: 'all layers collapsed' } as const;
+/** the paper's shading: fully gray, partially pink, non-Ramanujan left white; ours: every analysed layer collapsed, pale yellow */
+const REGIME_COLORS = ['#cfcfcf', '#f7c6d9', '#ffffff', '#fbefc0'];
 
 const percent = (x: number) => 100 * x;
 
@@ -98,6 +98,8 @@ export function slug(text: string): string {
 /* ------------------------------------------------------------------ 1. Deltas (Figure 4 top) */
 
 const INF_MARKER = '+inf (t2 = 0)';
+/** a collapsed layer (average degree < 2 at every seed): its Delta as computed, but no verdict */
+const COLLAPSED_MARKER = 'collapsed (degree < 2)';
 const DELTA_PANELS = [
   { key: 'unweightedDeltaS', label: 'ΔS unweighted' },
   { key: 'weightedDeltaS', label: 'ΔS weighted' },
@@ -125,6 +127,8 @@ export function deltaChart(group: RunGroup, id: string): Chart {
         let display = isInfinite ? '+inf (t2 = 0)' : meanPm(d.finite);
         if (!isInfinite && d.infinite > 0) display += `; +inf at ${d.infinite} of ${level.n} seeds`;
         if (d.undefinedCount > 0) display += `; undefined at ${d.undefinedCount} of ${level.n} seeds`;
+        const collapsed = layer.collapsed === level.n;
+        if (layer.collapsed > 0) display = `collapsed (average degree < 2, no verdict) at ${layer.collapsed} of ${level.n} seeds; ${display}`;
         panelRows.push({
           panel: panel.label,
           layer: layerLabel(index, layer.name),
@@ -137,7 +141,8 @@ export function deltaChart(group: RunGroup, id: string): Chart {
           seedsFinite: n,
           seedsInfinite: d.infinite,
           seedsUndefined: d.undefinedCount,
-          marker: isInfinite ? INF_MARKER : 'finite',
+          marker: collapsed ? COLLAPSED_MARKER : isInfinite ? INF_MARKER : 'finite',
+          collapsedSeeds: layer.collapsed,
           plot: value, // filled below for the infinite ones
           display,
           components: spread(layer.components),
@@ -160,7 +165,8 @@ export function deltaChart(group: RunGroup, id: string): Chart {
   const color = { field: 'layer', type: 'nominal', scale: { domain: layerDomain }, legend: { title: 'layer', symbolOpacity: 1, labelLimit: 320 } };
   const subtitle = [
     'Mean over seeds (band: ± 1 std). Above the dashed zero line the layer keeps the bound.',
-    '+inf (t2 = 0): triangle at the top of its panel. Undefined (t1 < 1, collapsed): left out.',
+    '+inf (t2 = 0): triangle at the top of its panel. Undefined (t1 < 1, no edge): left out.',
+    'Collapsed layer (average degree < 2, no Ramanujan verdict): cross, off the line.',
   ];
   if (excluded.length) subtitle.push(`Not analysed (excluded from the regime): ${excluded.join(', ')}.`);
   const spec: VegaLiteSpec = {
@@ -184,8 +190,8 @@ export function deltaChart(group: RunGroup, id: string): Chart {
             ]
           : []),
         {
-          // finite values only: the line does not run up to a clipped +inf point
-          transform: [{ filter: 'datum.value != null' }],
+          // finite values only: the line does not run up to a clipped +inf point, nor through a collapsed layer
+          transform: [{ filter: `datum.value != null && datum.marker != '${COLLAPSED_MARKER}'` }],
           mark: { type: 'line', strokeWidth: 1.6 },
           encoding: { x, y: { field: 'value', type: 'quantitative', title: 'Δ' }, color },
         },
@@ -198,7 +204,7 @@ export function deltaChart(group: RunGroup, id: string): Chart {
             shape: {
               field: 'marker',
               type: 'nominal',
-              scale: { domain: ['finite', INF_MARKER], range: ['circle', 'triangle-up'] },
+              scale: { domain: ['finite', INF_MARKER, COLLAPSED_MARKER], range: ['circle', 'triangle-up', 'cross'] },
               legend: { title: 'value' },
             },
             tooltip: [
@@ -224,7 +230,7 @@ export function deltaChart(group: RunGroup, id: string): Chart {
     caption:
       'ΔS = (eb − t2)/t2 for the unweighted and weighted graph and ΔR = (db − t2)/t2 for the unweighted graph of every analysed layer, against the remaining weights of the network. A Δ below zero means the layer lost that Ramanujan bound. At very low density the Δs turn positive again because the graph falls apart (boundary effect): the tooltips give the number of connected components and isolated vertices.',
     spec,
-    columns: ['panel', 'layer', 'level', 'density', 'layerDensity', 'value', 'lo', 'hi', 'plot', 'marker', 'seedsFinite', 'seedsInfinite', 'seedsUndefined', 'components', 'isolated'],
+    columns: ['panel', 'layer', 'level', 'density', 'layerDensity', 'value', 'lo', 'hi', 'plot', 'marker', 'seedsFinite', 'seedsInfinite', 'seedsUndefined', 'collapsedSeeds', 'components', 'isolated'],
     rows,
   };
 }
@@ -267,6 +273,7 @@ export function accuracyChart(group: RunGroup, id: string): Chart {
         seeds: s.n,
         display: `${meanPm(s, 100)} %`,
         regime: REGIME_LABEL[level.regime],
+        collapsedLayers: `${spread(level.collapsedLayers)} of ${spread(level.analysedLayers)}`,
       });
     }
   }
@@ -278,7 +285,7 @@ export function accuracyChart(group: RunGroup, id: string): Chart {
     $schema: SCHEMA,
     title: {
       text: `${group.name}: test accuracy and Ramanujan regimes`,
-      subtitle: ['Mean over seeds, error bars ± 1 std.', `Regimes by the run's criterion (${criteria}): fully Ramanujan gray, partially pink, non unshaded.`],
+      subtitle: ['Mean over seeds, error bars ± 1 std.', `Regimes by the run's criterion (${criteria}), over the layers that did not collapse: fully Ramanujan gray, partially pink, non unshaded; every analysed layer collapsed pale yellow.`],
       anchor: 'start',
     },
     width: 560,
@@ -323,6 +330,7 @@ export function accuracyChart(group: RunGroup, id: string): Chart {
                 { field: 'density', title: 'remaining %', format: '.4~g' },
                 { field: 'seeds', title: 'seeds' },
                 { field: 'regime', title: 'regime' },
+                { field: 'collapsedLayers', title: 'collapsed layers' },
               ],
             },
           },
@@ -335,9 +343,9 @@ export function accuracyChart(group: RunGroup, id: string): Chart {
     id,
     title: 'Test accuracy, clean and noisy, with the regimes (Figure 4 bottom)',
     caption:
-      'Test accuracy on the clean test set and on each noisy one (Gaussian pixel noise of standard deviation σ), against the remaining weights. The background shows the regime at each level: fully Ramanujan (every analysed layer keeps the property), partially, or non-Ramanujan (none does). With several seeds a level takes the regime most seeds have.',
+      'Test accuracy on the clean test set and on each noisy one (Gaussian pixel noise of standard deviation σ), against the remaining weights. The background shows the regime at each level: fully Ramanujan (every analysed layer keeps the property), partially, or non-Ramanujan (none does). A collapsed layer (average degree below 2 on a side, Algorithm 1\'s collapse test) has no verdict and does not count; the tooltips give how many collapsed, and a level where all did is shaded apart. With several seeds a level takes the regime most seeds have.',
     spec,
-    columns: ['testSet', 'level', 'density', 'accuracy', 'lo', 'hi', 'seeds', 'regime'],
+    columns: ['testSet', 'level', 'density', 'accuracy', 'lo', 'hi', 'seeds', 'regime', 'collapsedLayers'],
     rows,
   };
 }

@@ -101,7 +101,12 @@ function mean(s: Stat | undefined, scale = 100): string {
 function regimeCell(l: LevelStats): string {
   const counts = Object.entries(l.regimeCounts).filter(([, c]) => c > 0);
   const mixed = counts.length > 1 ? ` <span class="muted">(${counts.map(([r, c]) => `${e(r)} ${c}`).join(', ')})</span>` : '';
-  return `<span class="regime regime-${e(l.regime)}">${e(l.regime)}</span>${mixed}`;
+  // collapsed analysed layers (no verdict), per seed: "1 of 3 layers collapsed" (or "1-2 of 3")
+  const lo = Math.min(...l.collapsedLayers);
+  const hi = Math.max(...l.collapsedLayers);
+  const of = Math.max(...l.analysedLayers);
+  const collapsed = hi > 0 ? ` <span class="collapsed">${lo === hi ? lo : `${lo}-${hi}`} of ${of} layers collapsed</span>` : '';
+  return `<span class="regime regime-${e(l.regime)}">${e(l.regime)}</span>${collapsed}${mixed}`;
 }
 
 function summaryHtml(group: RunGroup): string {
@@ -194,6 +199,7 @@ tr.bound td { font-weight: bold; }
 .regime { padding: 0 5px; border-radius: 3px; }
 .regime-fully { background: var(--gray); }
 .regime-partially { background: var(--pink); }
+.regime-collapsed, .collapsed { background: #fbefc0; }
 .muted { color: var(--muted); }
 .warn { color: #a40000; }
 pre.config { background: #f4f4f6; padding: 8px; max-height: 360px; overflow: auto; font-size: 11.5px; white-space: pre-wrap; word-break: break-word; }

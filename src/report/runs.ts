@@ -9,6 +9,7 @@
  * reached it, and every point says over how many seeds it is taken (`n`).
  */
 import { UserError } from '../errors.js';
+import { isCollapsed } from '../graph/bounds.js';
 import type { CriterionSet, GraphMetrics, Regime } from '../graph/types.js';
 import type { Algorithm1Decision, LevelRecord } from '../prune/records.js';
 import type { ReportRun } from './types.js';
@@ -113,6 +114,8 @@ export interface LayerLevelStats {
   components: number[];
   isolatedL: number[];
   isolatedR: number[];
+  /** seeds at which the layer collapsed (average degree < 2: no verdict) */
+  collapsed: number;
 }
 
 export interface LevelStats {
@@ -127,6 +130,9 @@ export interface LevelStats {
   /** most frequent regime over the seeds (ties go to the weaker regime) and how often each occurred */
   regime: Regime;
   regimeCounts: Record<Regime, number>;
+  /** per seed: analysed layers that collapsed, and analysed layers */
+  collapsedLayers: number[];
+  analysedLayers: number[];
   layers: LayerLevelStats[];
 }
 
@@ -169,16 +175,17 @@ export function checkRecords(run: ReportRun): LevelRecord[] {
   return records;
 }
 
-const REGIME_ORDER: Regime[] = ['non', 'partially', 'fully'];
+const REGIME_ORDER: Regime[] = ['collapsed', 'non', 'partially', 'fully'];
 
 function modeRegime(counts: Record<Regime, number>): Regime {
-  let best: Regime = 'non';
+  let best: Regime = REGIME_ORDER[0]!;
   for (const r of REGIME_ORDER) if (counts[r] > counts[best]) best = r; // strict: ties keep the weaker
   return best;
 }
 
+/** A layer's Delta as computed, also for a collapsed layer (marked apart by the charts). */
 function metricDelta(m: GraphMetrics | null | undefined, key: 'deltaS' | 'deltaR'): number | null {
-  if (!m || m.collapsed) return null;
+  if (!m) return null;
   return m[key];
 }
 
@@ -208,7 +215,7 @@ export function groupRuns(runs: ReportRun[]): RunGroup[] {
         const st = stat(recs.map((r) => r.accuracy.noisy[s]).filter((v): v is number => typeof v === 'number'));
         if (st) noisy.set(s, st);
       }
-      const regimeCounts: Record<Regime, number> = { fully: 0, partially: 0, non: 0 };
+      const regimeCounts: Record<Regime, number> = { fully: 0, partially: 0, non: 0, collapsed: 0 };
       for (const r of recs) regimeCounts[r.regime]++;
       const layers: LayerLevelStats[] = [];
       for (const lname of layerNames) {
@@ -224,6 +231,8 @@ export function groupRuns(runs: ReportRun[]): RunGroup[] {
           components: ls.map((l) => l.unweighted.components),
           isolatedL: ls.map((l) => l.unweighted.isolatedL),
           isolatedR: ls.map((l) => l.unweighted.isolatedR),
+          // records of older versions may lack the flag: the degree test then (src/graph/bounds.ts)
+          collapsed: ls.filter((l) => l.collapsed ?? isCollapsed(l.unweighted)).length,
         });
       }
       levels.push({
@@ -234,6 +243,8 @@ export function groupRuns(runs: ReportRun[]): RunGroup[] {
         noisy,
         regime: modeRegime(regimeCounts),
         regimeCounts,
+        collapsedLayers: recs.map((r) => r.layers.filter((l) => l.analysed && (l.collapsed ?? isCollapsed(l.unweighted))).length),
+        analysedLayers: recs.map((r) => r.layers.filter((l) => l.analysed).length),
         layers,
       });
     }

@@ -1,9 +1,9 @@
 /**
  * The terminal summary of one run: per level the density, the clean and noisy test accuracy and
- * the regime. Printed at the end of a run and by `ramanujan report`.
+ * the regime (with the analysed layers that collapsed, e.g. "partially, 1/3 collapsed"). Printed at the end of a run and by `ramanujan report`.
  */
 import Table from 'cli-table3';
-import type { LevelRecord } from '../prune/records.js';
+import { levelRegimeText, type LevelRecord } from '../prune/records.js';
 
 export function summaryTable(records: LevelRecord[]): string {
   const sorted = [...records].sort((a, b) => a.level - b.level);
@@ -15,7 +15,7 @@ export function summaryTable(records: LevelRecord[]): string {
   });
   const pct = (x: number | undefined) => (x === undefined ? '-' : (100 * x).toFixed(2));
   for (const r of sorted) {
-    table.push([String(r.level), (100 * r.density).toFixed(2), pct(r.accuracy.clean), ...sigmas.map((s) => pct(r.accuracy.noisy[s])), r.regime]);
+    table.push([String(r.level), (100 * r.density).toFixed(2), pct(r.accuracy.clean), ...sigmas.map((s) => pct(r.accuracy.noisy[s])), levelRegimeText(r, true)]);
   }
   return table.toString();
 }

@@ -51,13 +51,13 @@ for (const [file, key] of [['small.safetensors', 'layers'], ['small.onnx', 'onnx
     const r = await run([join(fixtures, file), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(out).sort(), ['criteria', 'layers', 'regime']);
-    assert.ok(['fully', 'partially', 'non'].includes(out.regime));
+    assert.deepEqual(Object.keys(out).sort(), ['collapsedLayers', 'criteria', 'layers', 'regime', 'regimeText']);
+    assert.ok(['fully', 'partially', 'non', 'collapsed'].includes(out.regime));
     const ref = expected[key];
     assert.deepEqual(out.layers.map((l: { name: string }) => l.name).sort(), Object.keys(ref).sort());
     for (const layer of out.layers) {
       const e = ref[layer.name];
-      for (const k of ['name', 'kind', 'shape', 'edges', 'density', 'unweighted', 'weighted']) assert.ok(k in layer, k);
+      for (const k of ['name', 'kind', 'shape', 'edges', 'density', 'collapsed', 'unweighted', 'weighted', 'verdicts', 'ramanujan']) assert.ok(k in layer, k);
       assert.deepEqual(layer.shape, e.shape);
       assert.equal(layer.edges, e.edges);
       for (const g of ['unweighted', 'weighted'] as const) {
@@ -84,7 +84,7 @@ test('--csv: a header and one row per layer; --layers filters by regular express
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[0], /^name,kind,shape,edges,density,unweighted_t1,unweighted_t2,/);
+  assert.match(lines[0], /^name,kind,shape,edges,density,collapsed,unweighted_t1,unweighted_t2,/);
   assert.match(lines[1], /^fc1\.weight,linear,32x256,819,/);
   assert.match(lines[2], /^fc2\.weight,linear,10x32,/);
   const header = lines[0].split(',');
@@ -162,4 +162,57 @@ test('bad input: one clear error naming the file, exit 1, no stack trace', async
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   }
+});
+
+test('a layer of 4 isolated edges is reported as collapsed with no verdict (table, JSON, CSV); the regime counts it apart', async () => {
+  // conv [8, 2, 2, 2] -> an 8 x 8 graph with 4 edges, every vertex of degree 1 (t2 = 0, Deltas +inf),
+  // beside a dense fc layer [6, 8] that keeps its verdicts.
+  const model = join(dir, 'collapsed.safetensors');
+  const conv = Float32Array.from({ length: 64 }, (_, k) => (k % 9 === 0 && k < 32 ? 0.5 + k / 100 : 0));
+  const fc = Float32Array.from({ length: 48 }, (_, k) => 0.1 + ((k * 7) % 11) / 10);
+  writeSafetensors(model, new Map([
+    ['conv.weight', { shape: [8, 2, 2, 2], data: conv }],
+    ['fc.weight', { shape: [6, 8], data: fc }],
+  ]));
+  const json = await run([model, '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  const out = JSON.parse(json.stdout);
+  const [c, f] = out.layers;
+  assert.equal(c.name, 'conv.weight');
+  assert.equal(c.edges, 4);
+  assert.equal(c.collapsed, true);
+  assert.equal(c.verdicts, null);
+  assert.equal(c.ramanujan, null);
+  assert.equal(c.unweighted.ramanujan, null);
+  // the raw values stay
+  assert.equal(c.unweighted.t2, 0);
+  assert.equal(c.unweighted.dL, 1);
+  assert.equal(c.unweighted.deltaS, 'Infinity');
+  assert.equal(c.unweighted.deltaR, 'Infinity');
+  assert.equal(f.collapsed, false);
+  assert.equal(typeof f.ramanujan, 'boolean');
+  assert.equal(out.collapsedLayers, 1);
+  assert.ok(['fully', 'non'].includes(out.regime), 'the regime is that of the one layer that did not collapse');
+  assert.equal(out.regime, f.ramanujan ? 'fully' : 'non');
+  assert.match(out.regimeText, /, 1 of 2 layers collapsed$/);
+
+  const table = await run([model]);
+  assert.equal(table.code, 0, table.stderr);
+  const convLine = table.stdout.split('\n').find((l) => l.startsWith('conv.weight'))!;
+  assert.match(convLine, /collapsed \(average degree < 2\): no verdict$/);
+  assert.doesNotMatch(convLine, /UE\+|keeps/);
+  assert.match(table.stdout, /regime: (fully Ramanujan|non-Ramanujan), 1 of 2 layers collapsed \([01] of 1 layers that did not collapse keep the property/);
+
+  const csv = await run([model, '--csv']);
+  const [header, row] = csv.stdout.trim().split('\n').map((l) => l.split(','));
+  const cell = (name: string) => row![header!.indexOf(name)];
+  assert.equal(cell('collapsed'), 'true');
+  for (const k of ['UE', 'UD', 'WE', 'WD', 'ramanujan']) assert.equal(cell(k), '', k);
+  assert.equal(cell('unweighted_deltaS'), 'Infinity');
+
+  // only collapsed layers: the regime is 'collapsed'
+  const only = await run([model, '--layers', '^conv', '--json']);
+  const o = JSON.parse(only.stdout);
+  assert.equal(o.regime, 'collapsed');
+  assert.equal(o.regimeText, 'collapsed (all 1 analysed layers; no verdict)');
 });

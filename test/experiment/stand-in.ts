@@ -8,6 +8,7 @@
  * damaged checkpoint gives different records. Records carry +Infinity and null metrics, noisy
  * accuracies and, with a bound, Algorithm 1 decisions, to exercise the store's round trip.
  */
+import { isCollapsed, networkRegime } from '../../src/graph/bounds.js';
 import type { GraphMetrics, LayerVerdicts } from '../../src/graph/types.js';
 import type { LotteryConfig } from '../../src/prune/config.js';
 import type { Algorithm1Decision, LayerLevelRecord, LevelRecord } from '../../src/prune/records.js';
@@ -85,7 +86,7 @@ function metrics(weighting: GraphMetrics['weighting'], w: Float32Array, mask: Fl
     components: 1,
     largestComponentL: rows,
     largestComponentR: cols,
-    collapsed: edges === 0,
+    collapsed: isCollapsed({ dL, dR }),
   };
 }
 
@@ -133,7 +134,9 @@ export function standInLoop(options: StandInOptions = {}) {
         total += mask.length;
         const unweighted = metrics('unweighted', w, mask, l.shape[0], l.shape[1], li);
         const weighted = metrics('weighted', w, mask, l.shape[0], l.shape[1], li);
-        const verdicts: LayerVerdicts = {
+        // Collapsed (average degree < 2): no verdict, as the real analysis.
+        const collapsed = unweighted.collapsed;
+        const verdicts: LayerVerdicts | null = collapsed ? null : {
           UE: (unweighted.deltaS ?? -1) > 0,
           UD: (unweighted.deltaR ?? -1) > 0,
           WE: (weighted.deltaS ?? -1) > 0,
@@ -151,6 +154,7 @@ export function standInLoop(options: StandInOptions = {}) {
           unweighted,
           weighted,
           score: weighted,
+          collapsed,
           verdicts,
         };
       });
@@ -193,7 +197,7 @@ export function standInLoop(options: StandInOptions = {}) {
           clean: cleanAccuracy,
           noisy: Object.fromEntries(config.evaluation.noiseSigmas.map((s) => [String(s), cleanAccuracy - s / 2])),
         },
-        regime: layers.every((l) => l.verdicts.combined) ? 'fully' : layers.some((l) => l.verdicts.combined) ? 'partially' : 'non',
+        regime: networkRegime(layers.filter((l) => l.analysed).map((l) => l.verdicts), 'combined'),
         criterion: config.evaluation.criterion,
         decisions: config.pruning.bound ? decisions : null,
         timings: { trainMs: 1, evalMs: 1, analyzeMs: 1, scoreMs: 1, pruneMs: 1 },

@@ -8,7 +8,9 @@ import {
   graphMetrics,
   keepsProperty,
   layerVerdicts,
+  isCollapsed,
   networkRegime,
+  regimeText,
 } from '../../src/graph/index.js';
 import type { GraphMetrics, LayerVerdicts } from '../../src/graph/types.js';
 
@@ -72,7 +74,8 @@ test('Table 4, layer 3: 10 outputs fully connected to 89 inputs is K(10, 89): (2
   assert.equal(round2(m.eb), round2(2 * Math.sqrt(Math.sqrt(890) - 1)));
   assert.equal(m.deltaS, Infinity);
   assert.equal(m.deltaR, Infinity);
-  assert.equal(a.verdicts.UE, true);
+  assert.equal(a.collapsed, false);
+  assert.equal(a.verdicts!.UE, true);
   assert.equal(a.density, 0.89);
 });
 
@@ -158,13 +161,69 @@ test('keepsProperty and networkRegime: fully, partially, non', () => {
   assert.equal(networkRegime([yes, weightedOnly], 'combined'), 'fully');
 });
 
-test('a collapsed layer keeps no property', () => {
+test('a layer with no edge left is collapsed and gets no verdict', () => {
   const a = analyzeLayer({ name: 'x', kind: 'conv', shape: [4, 2, 3, 3], weight: new Float32Array(72).fill(1), mask: new Float32Array(72) });
   assert.equal(a.rows, 4);
   assert.equal(a.cols, 18);
   assert.equal(a.unweighted.collapsed, true);
   assert.equal(a.weighted.collapsed, true);
-  assert.deepEqual(a.verdicts, { UE: false, UD: false, WE: false, WD: false, combined: false });
+  assert.equal(a.collapsed, true);
+  assert.equal(a.verdicts, null);
+});
+
+test('4 isolated edges (every vertex of degree 1, t2 = 0, Deltas +inf) are collapsed, not Ramanujan; the raw values are kept', () => {
+  // resnet18 at 99.5% (issue 13): layer4.1.conv1.weight had 4 edges, each vertex of degree 1.
+  const shape = [8, 2, 2, 2];
+  const mask = new Float32Array(64);
+  for (let i = 0; i < 4; i++) mask[i * 8 + i] = 1;
+  const weight = Float32Array.from({ length: 64 }, (_, k) => 0.5 + k / 100);
+  const a = analyzeLayer({ name: 'layer4.1.conv1.weight', kind: 'conv', shape, weight, mask });
+  assert.equal(a.edges, 4);
+  assert.equal(a.unweighted.dL, 1);
+  assert.equal(a.unweighted.dR, 1);
+  assert.equal(a.unweighted.t2, 0);
+  assert.equal(a.unweighted.deltaS, Infinity);
+  assert.equal(a.unweighted.deltaR, Infinity);
+  // what the verdicts would say, and what the analysis says
+  assert.equal(layerVerdicts(a.unweighted, a.weighted).UE, true);
+  assert.equal(a.collapsed, true);
+  assert.equal(a.unweighted.collapsed, true);
+  assert.equal(a.weighted.collapsed, true);
+  assert.equal(a.verdicts, null);
+  assert.equal(networkRegime([a.verdicts], 'combined'), 'collapsed');
+});
+
+test('isCollapsed: average degree below 2 on either side (Algorithm 1\'s guard); exactly 2 is not collapsed', () => {
+  assert.equal(isCollapsed({ dL: 2, dR: 2 }), false);
+  assert.equal(isCollapsed({ dL: 1.99, dR: 50 }), true);
+  assert.equal(isCollapsed({ dL: 50, dR: 1.5 }), true);
+  assert.equal(isCollapsed({ dL: null, dR: null }), true);
+  // a complete 2x2 block: degree 2 on both sides, analysed with verdicts
+  const a = analyzeLayer({ name: 'k22', kind: 'linear', shape: [2, 2], weight: new Float32Array([1, 2, 3, 4]), mask: null });
+  assert.equal(a.collapsed, false);
+  assert.notEqual(a.verdicts, null);
+  // 3 rows of degree 1 over 3 columns of degree 1, plus one row of degree 3: dL = 6/4 = 1.5
+  const mask = new Float32Array(4 * 6);
+  for (let i = 0; i < 3; i++) mask[i * 6 + i] = 1;
+  for (let j = 3; j < 6; j++) mask[3 * 6 + j] = 1;
+  const b = analyzeLayer({ name: 'b', kind: 'linear', shape: [4, 6], weight: new Float32Array(24).fill(1), mask });
+  assert.equal(b.unweighted.dL, 1.5);
+  assert.equal(b.collapsed, true);
+  assert.equal(b.verdicts, null);
+});
+
+test('networkRegime leaves collapsed layers out; regimeText counts them beside the regime', () => {
+  const yes: LayerVerdicts = { UE: true, UD: false, WE: true, WD: false, combined: true };
+  const no: LayerVerdicts = { UE: false, UD: false, WE: false, WD: false, combined: false };
+  assert.equal(networkRegime([yes, null], 'combined'), 'fully');
+  assert.equal(networkRegime([yes, no, null], 'combined'), 'partially');
+  assert.equal(networkRegime([no, null, null], 'combined'), 'non');
+  assert.equal(networkRegime([null, null], 'combined'), 'collapsed');
+  assert.equal(networkRegime([], 'combined'), 'non');
+  assert.equal(regimeText('partially', 5, 21), 'partially Ramanujan, 5 of 21 layers collapsed');
+  assert.equal(regimeText('fully', 0, 3), 'fully Ramanujan');
+  assert.equal(regimeText('non', 1, 3, true), 'non, 1/3 collapsed');
+  assert.equal(regimeText('collapsed', 3, 3), 'collapsed (all 3 analysed layers; no verdict)');
 });
 
 test('analyzeLayer: conv reshape, score graph, exact zeros as pruned without a mask', () => {

@@ -12,6 +12,7 @@ import { UserError } from '../../src/errors.js';
 import { buildReport, groupRuns, summaryTable, table2Markdown, table2Rows } from '../../src/report/index.js';
 import { deltaChart } from '../../src/report/charts.js';
 import { jsonForScript } from '../../src/report/html.js';
+import { isCollapsed } from '../../src/graph/bounds.js';
 import { clone, fixtureRuns, loadFixture } from './fixtures.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ramanujan-report-'));
@@ -105,6 +106,8 @@ test('buildReport writes the page, SVG + PNG + CSV per chart and Table 2', { tim
     assert.equal((html.match(/<div class="chart" /g) ?? []).length, 8);
     assert.equal((html.match(/data-chart="chart-/g) ?? []).length, 8);
     for (const lib of ['vega@', 'vega-lite@', 'vega-embed@']) assert.ok(html.includes(`data-library="${lib}`), lib);
+    // the summary table counts the collapsed layers beside the regime (the fixtures' last levels have some)
+    assert.match(html, /<span class="collapsed">\d+ of 3 layers collapsed<\/span>/);
     assert.doesNotMatch(html, /sourceMappingURL/);
     assert.doesNotMatch(html, /<script[^>]+src=/, 'nothing is loaded from elsewhere');
   } finally {
@@ -182,7 +185,11 @@ test('summaryTable: one line per level with density, clean and noisy accuracy an
     assert.ok(line.includes((100 * r.accuracy.clean).toFixed(2)));
     assert.ok(line.includes((100 * r.accuracy.noisy['0.3']!).toFixed(2)));
     assert.ok(line.includes(r.regime));
+    const collapsed = r.layers.filter((l) => l.analysed && isCollapsed(l.unweighted)).length;
+    if (collapsed > 0) assert.ok(line.includes(`${r.regime}, ${collapsed}/3 collapsed`), `level ${r.level}: ${line}`);
+    else assert.doesNotMatch(line, /collapsed/);
   }
+  assert.ok(seed1.some((r) => r.layers.some((l) => isCollapsed(l.unweighted))), 'the fixture has collapsed layers');
   assert.doesNotMatch(text, /\u001b\[/, 'no colour codes');
 });
 

@@ -12,6 +12,7 @@ import {
   densityChart,
 } from '../../src/report/charts.js';
 import { regimeSpans } from '../../src/report/charts.js';
+import { isCollapsed } from '../../src/graph/bounds.js';
 import { chartToSvg, compileSpec, svgToPng } from '../../src/report/render.js';
 import { groupRuns } from '../../src/report/runs.js';
 import { UserError } from '../../src/errors.js';
@@ -81,7 +82,7 @@ test('Delta chart: mean and spread over seeds of each layer, panel and level', (
   }
   assert.equal(chart.rows.length, expectedRows);
   // the dense level is rank 1 (t2 = 0, Delta = +inf) in every layer and panel but the weighted one
-  const infinite = chart.rows.filter((r) => r.marker !== 'finite');
+  const infinite = chart.rows.filter((r) => r.marker === '+inf (t2 = 0)');
   assert.equal(infinite.length, 6);
   for (const r of infinite) {
     assert.equal(r.level, 0);
@@ -168,7 +169,7 @@ test('seeds that disagree on the regime: the majority, ties to the weaker regime
   runs[1]!.records[5]!.regime = 'non';
   const [g] = groupRuns(runs);
   assert.equal(g!.levels[5]!.regime, 'non');
-  assert.deepEqual(g!.levels[5]!.regimeCounts, { fully: 1, partially: 0, non: 1 });
+  assert.deepEqual(g!.levels[5]!.regimeCounts, { fully: 1, partially: 0, non: 1, collapsed: 0 });
 });
 
 test('density chart: per layer and the whole network, every level', () => {
@@ -249,4 +250,44 @@ test('log axis ticks: 1-2-5 values inside the plotted range', async () => {
   const { logTicks } = await import('../../src/report/charts.js');
   assert.deepEqual(logTicks(0.41, 100), [0.5, 1, 2, 5, 10, 20, 50, 100]);
   assert.deepEqual(logTicks(1.62, 100), [2, 5, 10, 20, 50, 100]);
+});
+
+test('collapsed layers (average degree < 2) are marked in the Delta chart, off the line, and counted beside the regime', () => {
+  const chart = deltaChart(impGroup!, 'd');
+  const collapsedRows = chart.rows.filter((r) => r.marker === 'collapsed (degree < 2)');
+  let expected = 0;
+  for (let level = 0; level < seed1.length; level++) {
+    for (let i = 0; i < 3; i++) {
+      const both = [seed1[level]!, seed2[level]!].every((r) => isCollapsed(r.layers[i]!.unweighted));
+      const rows = chart.rows.filter((r) => r.level === level && r.layer === `L${i + 1} · fc${i + 1}.weight`);
+      for (const r of rows) {
+        assert.equal(r.marker === 'collapsed (degree < 2)', both, `level ${level} layer ${i} ${String(r.panel)}`);
+        if (both) assert.match(String(r.display), /^collapsed \(average degree < 2, no verdict\) at 2 of 2 seeds/);
+      }
+      if (both) expected += rows.length;
+    }
+  }
+  assert.ok(expected > 0, 'the fixtures have collapsed layers at their last levels');
+  assert.equal(collapsedRows.length, expected);
+  const spec = JSON.stringify(chart.spec);
+  assert.ok(spec.includes("datum.marker != 'collapsed (degree < 2)'"), 'the line leaves collapsed points out');
+  // the level stats count them per seed
+  const last = impGroup!.levels[impGroup!.levels.length - 1]!;
+  const counts = [seed1, seed2].map((s) => s[s.length - 1]!.layers.filter((l) => l.analysed && isCollapsed(l.unweighted)).length);
+  assert.deepEqual(last.collapsedLayers, counts);
+  assert.ok(counts[0]! > 0);
+});
+
+test('a level where every analysed layer collapsed has the regime "collapsed", shaded apart', () => {
+  const runs = fixtureRuns().slice(0, 1);
+  runs[0]!.records = clone(runs[0]!.records);
+  const last = runs[0]!.records[runs[0]!.records.length - 1]!;
+  last.regime = 'collapsed';
+  for (const l of last.layers) l.collapsed = true;
+  const [g] = groupRuns(runs);
+  const level = g!.levels[g!.levels.length - 1]!;
+  assert.equal(level.regime, 'collapsed');
+  assert.deepEqual(level.collapsedLayers, [3]);
+  const spans = regimeSpans(g!.levels.map((l) => ({ density: 100 * l.density.mean, regime: l.regime, level: l.level })));
+  assert.equal(spans[spans.length - 1]!.regime, 'all layers collapsed');
 });

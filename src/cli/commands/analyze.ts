@@ -3,16 +3,19 @@
  *  [--criteria UE,UD,WE,WD] [--json|--csv]`: the per-layer Ramanujan report of a model file.
  *
  * A layer keeps the property when any of the chosen criteria holds (the default UE,UD,WE is the
- * combined rule of Algorithm 1); the network's regime is fully / partially / non-Ramanujan over
- * the analysed layers. --json prints
- *   {"layers":[{"name","kind","shape","edges","density","unweighted":{...},"weighted":{...},...}],
- *    "regime", "criteria"}
+ * combined rule of Algorithm 1); a collapsed layer (average degree below 2 on a side, Algorithm
+ * 1's collapse test) gets no verdict. The network's regime is fully / partially / non-Ramanujan
+ * over the analysed layers that did not collapse, with the collapsed ones counted beside it
+ * ('collapsed' when all did). --json prints
+ *   {"layers":[{"name","kind","shape","edges","density","collapsed","unweighted":{...},
+ *    "weighted":{...},"verdicts","ramanujan"}], "criteria", "regime", "collapsedLayers", "regimeText"}
  * with t1, t2, sigma2, dL, dR, eb, db, deltaS, deltaR, ramanujan (and a few more) in each graph
- * object; +Infinity is written as the string "Infinity", undefined values as null.
+ * object (the raw values also for a collapsed layer, whose verdicts and ramanujan are null);
+ * +Infinity is written as the string "Infinity", undefined values as null.
  */
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { analyzeLayers, networkRegime } from '../../graph/index.js';
+import { analyzeLayers, networkRegime, regimeText } from '../../graph/index.js';
 import type { Criterion, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime } from '../../graph/types.js';
 import { readModelLayers } from '../../io/model.js';
 
@@ -31,6 +34,8 @@ export interface ModelReport {
   layers: LayerAnalysis[];
   criteria: Criterion[];
   regime: Regime;
+  /** layers that collapsed (no verdict) */
+  collapsed: number;
 }
 
 export function parseCriteria(text: string): Criterion[] {
@@ -44,9 +49,9 @@ export function parseCriteria(text: string): Criterion[] {
   return [...new Set(parts)] as Criterion[];
 }
 
-/** Whether a layer keeps the property under the chosen criteria (any of them). */
-export function keepsUnder(v: LayerVerdicts, criteria: Criterion[]): boolean {
-  return criteria.some((c) => v[c]);
+/** Whether a layer keeps the property under the chosen criteria (any of them); null: collapsed, no verdict. */
+export function keepsUnder(v: LayerVerdicts | null, criteria: Criterion[]): boolean | null {
+  return v === null ? null : criteria.some((c) => v[c]);
 }
 
 /** Analyses every Linear/Conv layer of a model file (optionally filtered by name). */
@@ -70,10 +75,10 @@ export async function analyzeModel(modelPath: string, opts: { mask?: string | nu
   const layers = await analyzeLayers(inputs, { threads: 1 });
   // networkRegime over the per-layer "any chosen criterion" verdicts, expressed through 'combined'.
   const regime = networkRegime(
-    layers.map((a) => ({ ...a.verdicts, combined: keepsUnder(a.verdicts, opts.criteria) })),
+    layers.map((a) => (a.verdicts === null ? null : { ...a.verdicts, combined: keepsUnder(a.verdicts, opts.criteria) === true })),
     'combined',
   );
-  return { layers, criteria: opts.criteria, regime };
+  return { layers, criteria: opts.criteria, regime, collapsed: layers.filter((a) => a.collapsed).length };
 }
 
 function graphJson(m: GraphMetrics, ramanujan: boolean | null): Record<string, unknown> {
@@ -103,9 +108,9 @@ function graphJson(m: GraphMetrics, ramanujan: boolean | null): Record<string, u
 }
 
 /** The verdict of one graph under the chosen criteria of that graph (null when none is chosen). */
-function graphVerdict(v: LayerVerdicts, criteria: Criterion[], of: Criterion[]): boolean | null {
+function graphVerdict(v: LayerVerdicts | null, criteria: Criterion[], of: Criterion[]): boolean | null {
   const mine = criteria.filter((c) => of.includes(c));
-  return mine.length === 0 ? null : mine.some((c) => v[c]);
+  return mine.length === 0 || v === null ? null : mine.some((c) => v[c]);
 }
 
 export function reportJson(r: ModelReport): string {
@@ -116,13 +121,16 @@ export function reportJson(r: ModelReport): string {
       shape: a.shape,
       edges: a.edges,
       density: a.density,
+      collapsed: a.collapsed,
       unweighted: graphJson(a.unweighted, graphVerdict(a.verdicts, r.criteria, ['UE', 'UD'])),
       weighted: graphJson(a.weighted, graphVerdict(a.verdicts, r.criteria, ['WE', 'WD'])),
-      verdicts: { UE: a.verdicts.UE, UD: a.verdicts.UD, WE: a.verdicts.WE, WD: a.verdicts.WD },
+      verdicts: a.verdicts === null ? null : { UE: a.verdicts.UE, UD: a.verdicts.UD, WE: a.verdicts.WE, WD: a.verdicts.WD },
       ramanujan: keepsUnder(a.verdicts, r.criteria),
     })),
     criteria: r.criteria,
     regime: r.regime,
+    collapsedLayers: r.collapsed,
+    regimeText: regimeText(r.regime, r.collapsed, r.layers.length),
   };
   return `${JSON.stringify(body, (_k, v) => (v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v), 1)}\n`;
 }
@@ -138,14 +146,16 @@ function csvValue(v: unknown): string {
 }
 
 export function reportCsv(r: ModelReport): string {
-  const header = ['name', 'kind', 'shape', 'edges', 'density'];
+  const header = ['name', 'kind', 'shape', 'edges', 'density', 'collapsed'];
   for (const g of ['unweighted', 'weighted']) for (const k of CSV_GRAPH_KEYS) header.push(`${g}_${k}`);
   header.push('UE', 'UD', 'WE', 'WD', 'ramanujan');
   const lines = [header.join(',')];
   for (const a of r.layers) {
-    const row: unknown[] = [a.name, a.kind, a.shape.join('x'), a.edges, a.density];
+    const row: unknown[] = [a.name, a.kind, a.shape.join('x'), a.edges, a.density, a.collapsed];
     for (const m of [a.unweighted, a.weighted]) for (const k of CSV_GRAPH_KEYS) row.push(m[k]);
-    row.push(a.verdicts.UE, a.verdicts.UD, a.verdicts.WE, a.verdicts.WD, keepsUnder(a.verdicts, r.criteria));
+    // A collapsed layer's verdict cells are empty: it has none.
+    const v = a.verdicts;
+    row.push(v?.UE, v?.UD, v?.WE, v?.WD, keepsUnder(v, r.criteria));
     lines.push(row.map(csvValue).join(','));
   }
   return `${lines.join('\n')}\n`;
@@ -164,7 +174,10 @@ export function reportTable(r: ModelReport): string {
   const rows: string[][] = [];
   for (const a of r.layers) {
     const v = a.verdicts;
-    const verdicts = (['UE', 'UD', 'WE', 'WD'] as Criterion[]).map((c) => `${c}${v[c] ? '+' : '-'}`).join(' ');
+    const verdicts =
+      v === null
+        ? 'collapsed (average degree < 2): no verdict'
+        : `${(['UE', 'UD', 'WE', 'WD'] as Criterion[]).map((c) => `${c}${v[c] ? '+' : '-'}`).join(' ')}  => ${keepsUnder(v, r.criteria) ? 'keeps' : 'lost'}`;
     for (const [label, m] of [['U', a.unweighted], ['W', a.weighted]] as const) {
       rows.push([
         label === 'U' ? a.name : '',
@@ -180,22 +193,24 @@ export function reportTable(r: ModelReport): string {
         label === 'U' ? num(m.db) : num(m.dbWeighted),
         num(m.deltaS),
         label === 'U' ? num(m.deltaR) : num(m.deltaRWeighted),
-        m.collapsed ? 'collapsed' : String(m.components),
+        String(m.components),
         `${m.isolatedL}/${m.isolatedR}`,
-        label === 'U' ? `${verdicts}  => ${keepsUnder(v, r.criteria) ? 'keeps' : 'lost'}` : '',
+        label === 'U' ? verdicts : '',
       ]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-  const keep = r.layers.filter((a) => keepsUnder(a.verdicts, r.criteria)).length;
-  const name = { fully: 'fully Ramanujan', partially: 'partially Ramanujan', non: 'non-Ramanujan' }[r.regime];
+  const keep = r.layers.filter((a) => keepsUnder(a.verdicts, r.criteria) === true).length;
+  const judged = r.layers.length - r.collapsed;
   return [
     line(head),
     ...rows.map(line),
     '',
     'U: unweighted graph (the mask); W: weighted by |W| (db and DeltaR from the weighted degrees).',
-    `regime: ${name} (${keep} of ${r.layers.length} layers keep the property under ${r.criteria.join(',')})`,
+    r.regime === 'collapsed'
+      ? `regime: ${regimeText(r.regime, r.collapsed, r.layers.length)}`
+      : `regime: ${regimeText(r.regime, r.collapsed, r.layers.length)} (${keep} of ${judged} ${r.collapsed > 0 ? 'layers that did not collapse' : 'layers'} keep the property under ${r.criteria.join(',')})`,
     '',
   ].join('\n');
 }

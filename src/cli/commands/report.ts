@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
-import { canonicalJson } from '../../experiment/run-id.js';
+import { idJson } from '../../experiment/run-id.js';
 import { DEFAULT_WORKSPACE, openStore, type RunSummary } from '../../experiment/store.js';
 import { algorithmLabel, buildReport, REPORT_FORMATS, runIdentity, summaryTable, type ReportFormat, type ReportRun } from '../../report/index.js';
 
@@ -20,11 +20,11 @@ export function parseFormats(text: string): ReportFormat[] {
   return [...new Set(list)] as ReportFormat[];
 }
 
-/** Key of a run's group: its config without the seed. */
+/** Key of a run's group: what its run id hashes (src/experiment/run-id.ts), without the seed. */
 export function groupKey(config: unknown): string {
   const rest = config !== null && typeof config === 'object' ? { ...(config as Record<string, unknown>) } : config;
   if (rest !== null && typeof rest === 'object') delete (rest as Record<string, unknown>).seed;
-  return canonicalJson(rest);
+  return idJson(rest);
 }
 
 /**
