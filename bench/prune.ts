@@ -86,7 +86,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const analyzeMs = timeMedianMs(() => analyzeAll(model, scores), reps);
       const total = scoreMs + selectMs + analyzeMs;
       ctx.report(`lenet_imp_overhead_pct_${tag}`, (100 * total) / levelMs, '%', `score ${scoreMs.toFixed(1)} + select ${selectMs.toFixed(1)} + analyse ${analyzeMs.toFixed(1)} ms per level; target < 5`);
-      const bound = { criterion: 'combined' as const, maxTries: 3, schedule: 'text' as const };
+      const bound = { criterion: 'combined' as const, maxTries: 3, schedule: 'text' as const, scoreScale: 'none' as const };
       const alg1Ms = timeMedianMs(() => {
         for (const p of model.prunableParams()) {
           const rows = p.shape[0];

@@ -24,7 +24,11 @@ import { Rng } from '../nn/rng.js';
 import { normalizationTable } from './normalize.js';
 import type { Dataset, Split } from './types.js';
 
-/** The paper's noise levels on the [0,1] pixel scale (NOTES.md section 7). */
+/**
+ * Our noise levels on the [0,1] pixel scale (NOTES.md section 7): the paper calls sigma a
+ * "variance" but prints no values and no pixel scale, so these are ours, read as standard
+ * deviations by default (see noiseStd for the variance reading).
+ */
 export const DEFAULT_NOISE_SIGMAS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5];
 
 /** Padding of the random crop, in pixels on each side (the CIFAR-10 protocol). */
@@ -196,20 +200,29 @@ function standardNoise(split: Split, size: number, noiseSeed: number): Float32Ar
 }
 
 /**
+ * The noise's standard deviation for a configured sigma: sigma itself ('std', the default), or
+ * sqrt(sigma) when sigma is read as a variance ('variance'; the paper's word, with no values given).
+ */
+export function noiseStd(sigma: number, scale: 'std' | 'variance' = 'std'): number {
+  return scale === 'variance' ? Math.sqrt(sigma) : sigma;
+}
+
+/**
  * Evaluation batches over the test split (or 'validation' / 'train'), in order, optionally with
- * zero-mean Gaussian noise of std `noiseSigma` added on the [0,1] pixel scale before
- * normalisation, without clipping: x = (byte/255 + sigma * z - mean[c]) / std[c].
+ * zero-mean Gaussian noise added on the [0,1] pixel scale before normalisation, without clipping:
+ * x = (byte/255 + std * z - mean[c]) / std[c], std = noiseStd(noiseSigma, noiseScale).
  */
 export function testBatches(
   dataset: Dataset,
-  opts: { batchSize: number; noiseSigma?: number; noiseSeed?: number; split?: 'test' | 'validation' | 'train' },
+  opts: { batchSize: number; noiseSigma?: number; noiseScale?: 'std' | 'variance'; noiseSeed?: number; split?: 'test' | 'validation' | 'train' },
 ): EvalBatchSource {
   checkBatchSize(opts.batchSize);
   const splitName = opts.split ?? 'test';
   const split = splitName === 'test' ? dataset.test : splitName === 'train' ? dataset.train : dataset.validation;
   if (!split) throw new RangeError(`${dataset.name}: has no validation split (load it with validationSize)`);
-  const sigma = opts.noiseSigma ?? 0;
-  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new RangeError(`noiseSigma must be a finite number >= 0, got ${opts.noiseSigma}`);
+  const given = opts.noiseSigma ?? 0;
+  if (!(given >= 0) || !Number.isFinite(given)) throw new RangeError(`noiseSigma must be a finite number >= 0, got ${opts.noiseSigma}`);
+  const sigma = noiseStd(given, opts.noiseScale);
   const noiseSeed = opts.noiseSeed ?? 0;
   const shape = dataset.shape;
   const [C, H, W] = shape;

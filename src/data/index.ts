@@ -21,7 +21,7 @@ import { balancedIndices, firstOfEachClass, takeExamples } from './subsets.js';
 import type { Dataset } from './types.js';
 
 export type { Dataset, Split } from './types.js';
-export { TrainBatches, testBatches, noisyTestSets, DEFAULT_NOISE_SIGMAS, CROP_PADDING, type EvalBatchSource } from './batches.js';
+export { TrainBatches, testBatches, noisyTestSets, noiseStd, DEFAULT_NOISE_SIGMAS, CROP_PADDING, type EvalBatchSource } from './batches.js';
 export { KNOWN_NORMALIZATION, channelStatistics, normalizationTable, type Normalization } from './normalize.js';
 export { CIFAR10_CLASSES } from './cifar.js';
 export type { ImageFolderProgress } from './image-folder.js';

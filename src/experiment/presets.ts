@@ -5,7 +5,12 @@
  * A preset is a partial config (the schema fills in the rest) plus the seeds the experiment
  * repeats over (the paper's figures show error bars over 5 runs) and, for the Table 2 sweeps, the
  * variants compared. `ramanujan run <preset>` runs its first seed; `ramanujan sweep <preset>` runs
- * every seed and variant.
+ * every seed and variant. `reproduces` names the paper's figure or table.
+ *
+ * Rewinding (NOTES section 7): the paper rewinds to theta_i for a small i without giving i. Lenet
+ * and the Conv nets rewind to i = 0, the original lottery ticket (Frankle & Carbin find their
+ * tickets there); VGG19 at lr 0.01 needs late rewinding (Frankle et al. 2020, "Linear mode
+ * connectivity": about 1-2% of training), so it rewinds to iteration 500 of 30,000 (1.7%).
  */
 import type { ModelName } from '../prune/config.js';
 import type { ExperimentConfig, ExperimentConfigInput } from './schema.js';
@@ -21,6 +26,8 @@ export interface Preset {
   name: string;
   /** one line for `ramanujan presets` */
   description: string;
+  /** the paper's figures or table this preset reproduces, e.g. `Fig. 4, 6` or `Table 2` */
+  reproduces: string;
   config: ExperimentConfigInput;
   seeds: number[];
   /** grid axes (key path -> values), crossed with the variants and seeds */
@@ -30,21 +37,23 @@ export interface Preset {
 
 const FIVE_SEEDS = [0, 1, 2, 3, 4];
 
-// Table 3: Lenet 300-100 on MNIST, Adam, lr 0.0012, batch 60, 20,000 iterations, 50 levels.
+// Table 3: Lenet 300-100 on MNIST, Adam, lr 0.0012, batch 60, 20,000 iterations, 50 levels;
+// rewinding to 0 (the original lottery ticket; see the module comment).
 const lenetMnist: ExperimentConfigInput = {
   model: 'lenet-300-100',
   data: { dataset: 'mnist' },
   training: { optimizer: 'adam', lr: 0.0012, batchSize: 60, iterations: 20000 },
-  pruning: { algorithm: 'imp', scope: 'layerwise', pFc: 0.2, pOut: 0.1, maxLevels: 50 },
+  pruning: { algorithm: 'imp', scope: 'layerwise', pFc: 0.2, pOut: 0.1, maxLevels: 50, rewindIteration: 0 },
 };
 
-/** The conv nets of Frankle & Carbin on CIFAR-10, layer-wise p_conv 0.1, p_fc 0.2, p_out 0.1. */
+/** The conv nets of Frankle & Carbin on CIFAR-10, layer-wise p_conv 0.1, p_fc 0.2, p_out 0.1,
+ *  rewinding to 0 (Frankle & Carbin find the Conv nets' tickets there). */
 function convCifar(model: ModelName, lr: number, iterations: number, extra: Partial<ExperimentConfigInput['evaluation']> = {}): ExperimentConfigInput {
   return {
     model,
     data: { dataset: 'cifar10' },
     training: { optimizer: 'adam', lr, batchSize: 60, iterations },
-    pruning: { algorithm: 'imp', scope: 'layerwise', pConv: 0.1, pFc: 0.2, pOut: 0.1, maxLevels: 50 },
+    pruning: { algorithm: 'imp', scope: 'layerwise', pConv: 0.1, pFc: 0.2, pOut: 0.1, maxLevels: 50, rewindIteration: 0 },
     evaluation: { ...extra },
   };
 }
@@ -56,18 +65,27 @@ function convCifar(model: ModelName, lr: number, iterations: number, extra: Part
  */
 export const CONV4_EXCLUDED_FROM_ANALYSIS = ['features.0.weight', 'classifier.4.weight'];
 
-/** Table 2: IMP, SNIP and SynFlow at alpha a1 and alpha 2 (fixed density 10^-alpha), and with the
- *  Ramanujan bound (Algorithm 1, which stops where no layer can be pruned); 60 levels. */
+/**
+ * Table 2 with its per-layer protocol (NOTES section 6): IMP, SNIP and SynFlow pruning every layer
+ * down to the same density 10^-alpha (targetScope 'layer', set in the base config), at alpha a1 and
+ * alpha 2; and with the Ramanujan bound (Algorithm 1, which stops where no layer changes), each
+ * layer floored at 10^-2: `bound` applies line 17 to the raw scores (the paper's rule),
+ * `bound-mean1` to scores scaled to mean 1 (our variant, reported beside the paper's rows).
+ */
 function table2Variants(alpha1: number): { grid: Record<string, unknown[]>; variants: SweepVariant[] } {
   return {
     grid: { 'pruning.algorithm': ['imp', 'snip', 'synflow'] },
     variants: [
       { label: `alpha-${alpha1}`, set: { 'pruning.targetAlpha': alpha1, 'pruning.bound': null } },
       { label: 'alpha-2', set: { 'pruning.targetAlpha': 2, 'pruning.bound': null } },
-      { label: 'bound', set: { 'pruning.targetAlpha': null, 'pruning.bound': true } },
+      { label: 'bound', set: { 'pruning.targetAlpha': 2, 'pruning.bound': { scoreScale: 'none' } } },
+      { label: 'bound-mean1', set: { 'pruning.targetAlpha': 2, 'pruning.bound': { scoreScale: 'mean1' } } },
     ],
   };
 }
+
+/** The base of a Table 2 sweep: per-layer target (floor 10^-2 until a variant says otherwise), 60 levels. */
+const TABLE2_PRUNING = { targetScope: 'layer', targetAlpha: 2, maxLevels: 60 } as const;
 
 function withPruning(base: ExperimentConfigInput, pruning: ExperimentConfigInput['pruning']): ExperimentConfigInput {
   return { ...base, pruning: { ...base.pruning, ...pruning } };
@@ -76,7 +94,8 @@ function withPruning(base: ExperimentConfigInput, pruning: ExperimentConfigInput
 export const PRESETS: readonly Preset[] = [
   {
     name: 'lenet-mnist',
-    description: 'Lenet 300-100 on MNIST, layer-wise IMP (p_fc 0.2, p_out 0.1), Adam lr 0.0012, batch 60, 20k iterations/level, 50 levels (Fig. 4)',
+    description: 'Lenet 300-100 on MNIST, layer-wise IMP (p_fc 0.2, p_out 0.1), Adam lr 0.0012, batch 60, 20k iterations/level, 50 levels, rewind to 0',
+    reproduces: 'Fig. 4, 6',
     config: lenetMnist,
     seeds: FIVE_SEEDS,
     grid: {},
@@ -84,45 +103,87 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'lenet-mnist-global',
-    description: 'Lenet 300-100 on MNIST, global IMP (p 0.2), otherwise as lenet-mnist (appendix)',
+    description: 'Lenet 300-100 on MNIST, global IMP (p 0.2), otherwise as lenet-mnist',
+    reproduces: 'Fig. 7',
     config: withPruning(lenetMnist, { scope: 'global', pGlobal: 0.2 }),
     seeds: FIVE_SEEDS,
     grid: {},
     variants: [],
   },
   {
+    name: 'lenet-mnist-p02',
+    description: 'Lenet 300-100 on MNIST, layer-wise IMP with p 0.2 on every layer (p_out 0.2), otherwise as lenet-mnist',
+    reproduces: 'Fig. 8',
+    config: withPruning(lenetMnist, { pFc: 0.2, pOut: 0.2 }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
     name: 'conv2-cifar10',
-    description: 'Conv2 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0002, batch 60, 20k iterations (Frankle & Carbin; Fig. 11)',
+    description: 'Conv2 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0002, batch 60, 20k iterations (Frankle & Carbin), rewind to 0',
+    reproduces: 'Fig. 11',
     config: convCifar('conv2', 0.0002, 20000),
     seeds: FIVE_SEEDS,
     grid: {},
     variants: [],
   },
   {
+    name: 'conv2-cifar10-global',
+    description: 'Conv2 on CIFAR-10, global IMP (p 0.2), otherwise as conv2-cifar10',
+    reproduces: 'Fig. 12',
+    config: withPruning(convCifar('conv2', 0.0002, 20000), { scope: 'global', pGlobal: 0.2 }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
     name: 'conv4-cifar10',
-    description: 'Conv4 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 25k iterations; first/last layer not analysed (Fig. 5)',
+    description: 'Conv4 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 25k iterations, rewind to 0; first/last layer not analysed',
+    reproduces: 'Fig. 5, 13, 15',
     config: convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }),
     seeds: FIVE_SEEDS,
     grid: {},
     variants: [],
   },
   {
+    name: 'conv4-cifar10-pout02',
+    description: 'Conv4 on CIFAR-10, layer-wise IMP with p_out 0.2 (p_conv 0.1, p_fc 0.2), otherwise as conv4-cifar10',
+    reproduces: 'Fig. 14',
+    config: withPruning(convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }), { pOut: 0.2 }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
     name: 'conv6-cifar10',
-    description: 'Conv6 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 30k iterations (Frankle & Carbin; Fig. 17)',
+    description: 'Conv6 on CIFAR-10, layer-wise IMP (p_conv 0.1, p_fc 0.2, p_out 0.1), Adam lr 0.0003, batch 60, 30k iterations (Frankle & Carbin), rewind to 0',
+    reproduces: 'Fig. 17',
     config: convCifar('conv6', 0.0003, 30000),
     seeds: FIVE_SEEDS,
     grid: {},
     variants: [],
   },
   {
+    name: 'conv6-cifar10-pout02',
+    description: 'Conv6 on CIFAR-10, layer-wise IMP with p_out 0.2 (p_conv 0.1, p_fc 0.2), otherwise as conv6-cifar10',
+    reproduces: 'Fig. 16',
+    config: withPruning(convCifar('conv6', 0.0003, 30000), { pOut: 0.2 }),
+    seeds: FIVE_SEEDS,
+    grid: {},
+    variants: [],
+  },
+  {
     name: 'vgg19-cifar10',
-    description: 'VGG19 (batch norm) on CIFAR-10, global IMP (p 0.2), SGD momentum 0.9 lr 0.01, batch 64, 30k iterations, augmentation (Fig. 18)',
+    description: 'VGG19 (batch norm) on CIFAR-10, global IMP (p 0.2), SGD momentum 0.9 lr 0.01, batch 64, 30k iterations, augmentation, late rewinding to iteration 500 (1.7%)',
+    reproduces: 'Fig. 18, 19',
     config: {
       model: 'vgg19',
       data: { dataset: 'cifar10', augment: true },
       // The paper gives lr 0.01 and global p 0.2; optimiser, batch and length follow Frankle & Carbin's VGG-19 shape.
       training: { optimizer: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 0.0001, batchSize: 64, iterations: 30000 },
-      pruning: { algorithm: 'imp', scope: 'global', pGlobal: 0.2, maxLevels: 50 },
+      // Late rewinding: at lr 0.01 VGG19 needs it (Frankle et al. 2020: about 1-2% of training).
+      pruning: { algorithm: 'imp', scope: 'global', pGlobal: 0.2, maxLevels: 50, rewindIteration: 500 },
     },
     seeds: FIVE_SEEDS,
     grid: {},
@@ -130,15 +191,17 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: 'table2-lenet-mnist',
-    description: 'Table 2, Lenet/MNIST: IMP, SNIP, SynFlow (layer-wise) at alpha 1.5, alpha 2 and with the Ramanujan bound; 60 levels; 9 runs',
-    config: withPruning(lenetMnist, { maxLevels: 60 }),
+    description: 'Table 2, Lenet/MNIST, per-layer protocol (p 0.2 on every layer, each layer down to 10^-alpha): IMP, SNIP, SynFlow at alpha 1.5 and 2, -Bound (floor 10^-2, raw scores) and -Bound mean1 (ours); 60 levels, rewind to 0; 12 runs',
+    reproduces: 'Table 2, 4',
+    config: withPruning(lenetMnist, { ...TABLE2_PRUNING, pFc: 0.2, pOut: 0.2 }),
     seeds: [0],
     ...table2Variants(1.5),
   },
   {
     name: 'table2-conv4-cifar10',
-    description: 'Table 2, Conv4/CIFAR-10: IMP, SNIP, SynFlow (layer-wise) at alpha 1, alpha 2 and with the Ramanujan bound; 60 levels; 9 runs',
-    config: withPruning(convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }), { maxLevels: 60 }),
+    description: 'Table 2, Conv4/CIFAR-10, per-layer protocol (p_conv 0.1, p_fc 0.2, p_out 0.1, each layer down to 10^-alpha): IMP, SNIP, SynFlow at alpha 1 and 2, -Bound (floor 10^-2, raw scores) and -Bound mean1 (ours); 60 levels, rewind to 0; 12 runs',
+    reproduces: 'Table 2',
+    config: withPruning(convCifar('conv4', 0.0003, 25000, { excludeFromAnalysis: CONV4_EXCLUDED_FROM_ANALYSIS }), { ...TABLE2_PRUNING }),
     seeds: [0],
     ...table2Variants(1),
   },

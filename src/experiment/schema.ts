@@ -82,6 +82,7 @@ const boundSchema = z
     criterion: z.enum(CRITERIA).default('combined').describe('property Algorithm 1 keeps: the combined rule or one criterion'),
     maxTries: z.number().int().positive().default(4).describe('K: fractions tried per layer per level (p, p/2, ...)'),
     schedule: z.enum(['text', 'pseudocode']).default('text').describe("fraction schedule: 'text' p, p/2, p/4, ...; 'pseudocode' p/2, p/4, ..."),
+    scoreScale: z.enum(['none', 'mean1']).default('none').describe("line 17's score scale: 'none' raw scores (the paper's rule); 'mean1' the candidate layer's scores divided by their mean over its surviving edges (ours)"),
   })
   .describe('Algorithm 1');
 
@@ -95,6 +96,7 @@ const pruningSchema = z
     pGlobal: fraction(0.2, 'global: fraction of all remaining prunable weights pruned per level'),
     rewindIteration: z.number().int().min(0).default(0).describe('iteration of the first training the surviving weights are reset to (0: the original lottery ticket)'),
     targetAlpha: z.number().positive().nullable().default(null).describe('stop once the density is <= 10^-alpha (null: no density target)'),
+    targetScope: z.enum(['network', 'layer']).default('network').describe("'network': stop once the network's density is <= 10^-alpha; 'layer': every layer is pruned down to round(10^-alpha x its size) and no further, stop when all are there (Table 2)"),
     maxLevels: z.number().int().min(0).default(50).describe('stop after this many pruning levels (level 0, the dense net, not counted)'),
     excludeFromPruning: layerNames('weights never pruned (PyTorch names, e.g. fc1.weight)'),
     snipBatches: z.number().int().positive().default(1).describe('SNIP: minibatches the gradient is averaged over'),
@@ -108,7 +110,8 @@ const pruningSchema = z
 
 const evaluationSchema = z
   .strictObject({
-    noiseSigmas: z.array(z.number().positive()).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets'),
+    noiseSigmas: z.array(z.number().positive()).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets; our values, the paper prints none'),
+    noiseScale: z.enum(['std', 'variance']).default('std').describe("how a sigma is read: 'std' the noise's standard deviation; 'variance' its variance (std = sqrt(sigma)); the paper says variance but gives no values"),
     noiseSeed: z.number().int().min(0).default(0).describe('seed of the test-set noise: fixed across runs and seeds, so every run of a sweep sees the same noisy images'),
     criterion: z.enum(CRITERIA).default('unweighted').describe('property that decides the regime: unweighted (max(DeltaS, DeltaR) > 0 on the mask, Figure 4a), combined (Algorithm 1), or one of UE, UD, WE, WD'),
     excludeFromAnalysis: layerNames('weights left out of the regime (e.g. Conv4 first and last layer)'),
@@ -168,6 +171,18 @@ export const experimentSchema = topSchema.transform(deriveIterations).superRefin
         message: `milestones must increase and stay below training.iterations (${cfg.training.iterations})`,
       });
       break;
+    }
+  }
+  if (cfg.pruning.targetScope === 'layer') {
+    if (cfg.pruning.scope === 'global') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pruning', 'targetScope'],
+        message: "'layer' (a density floor per layer) needs pruning.scope 'layerwise'; global pruning ranks all layers together, so use targetScope 'network'",
+      });
+    }
+    if (cfg.pruning.targetAlpha === null) {
+      ctx.addIssue({ code: 'custom', path: ['pruning', 'targetScope'], message: "'layer' needs pruning.targetAlpha (the per-layer density floor 10^-alpha); got null" });
     }
   }
   const sigmas = cfg.evaluation.noiseSigmas;

@@ -24,6 +24,14 @@
  * - WE: score-weighted DeltaS >= 0 and t1 >= 1;  WD: score-weighted DeltaR from the weighted
  *   degrees > 0 (no unweighted check; the collapse guard still uses the unweighted degrees).
  *
+ * Per-layer density floor (Table 2's protocol, NOTES section 6): with `layer.floor` set, a
+ * candidate never keeps fewer than `floor` weights (its count is capped at remaining - floor), and
+ * a layer already at its floor is left as it is (outcome 'held', no attempt).
+ *
+ * Line 17's score scale (`bound.scoreScale`): 'none' hands the raw scores to the score-weighted
+ * test (the paper's rule); 'mean1' first divides them by their mean over the candidate's surviving
+ * edges (sum = |E|), so constant scores give exactly the unweighted graph (see scaleToMeanOne).
+ *
  * The graph metrics come in through `metrics` (the signature of graphMetrics in src/graph), so the
  * score-weighted spectrum is only computed when the unweighted check did not already decide.
  */
@@ -31,7 +39,7 @@ import type { BoundConfig } from './config.js';
 import type { Algorithm1Attempt, Algorithm1Decision } from './records.js';
 import { isCollapsed } from '../graph/bounds.js';
 import type { CriterionSet, GraphMetrics, Weighting } from '../graph/types.js';
-import { countRemaining, pruneCount, pruneLowest, type ScoreArray } from './select.js';
+import { countRemaining, flooredPruneCount, pruneCount, pruneLowest, type ScoreArray } from './select.js';
 
 /** The signature of graphMetrics (src/graph/index.ts). */
 export type GraphMetricsFn = (
@@ -53,6 +61,29 @@ export interface Algorithm1Layer {
   mask: Float32Array;
   /** pruning score [rows * cols] (only entries under the mask are read) */
   score: ScoreArray;
+  /** weights the layer keeps at least (per-layer density floor); absent: no floor */
+  floor?: number;
+}
+
+/**
+ * The scores under `mask` divided by their mean over the mask's surviving edges, [rows * cols]
+ * (zero off the mask), so they sum to |E|. Scores whose mean is not a positive finite number
+ * (all zero) are returned unscaled: there is no scale to remove.
+ */
+export function scaleToMeanOne(mask: Float32Array, score: ScoreArray): Float64Array {
+  let sum = 0;
+  let edges = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (mask[i] !== 0) {
+      sum += score[i];
+      edges++;
+    }
+  }
+  const mean = edges === 0 ? 0 : sum / edges;
+  const factor = mean > 0 && Number.isFinite(mean) ? 1 / mean : 1;
+  const out = new Float64Array(mask.length);
+  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) out[i] = score[i] * factor;
+  return out;
 }
 
 export interface Algorithm1Result {
@@ -114,7 +145,7 @@ export function ramanujanPreservingPrune(
 
   for (let k = 1; k <= bound.maxTries; k++) {
     const fraction = attemptFraction(p, k, bound.schedule);
-    const count = pruneCount(fraction, remaining);
+    const count = layer.floor === undefined ? pruneCount(fraction, remaining) : flooredPruneCount(fraction, remaining, layer.floor);
     if (count === 0) break;
     const candidate = pruneLowest(mask, score, count, name);
     const unweighted = metrics(rows, cols, candidate, null, 'unweighted');
@@ -145,7 +176,8 @@ export function ramanujanPreservingPrune(
       return accept();
     }
     if (hasScoreCheck(bound.criterion)) {
-      const weighted = metrics(rows, cols, candidate, score, 'score');
+      const lineScores = bound.scoreScale === 'mean1' ? scaleToMeanOne(candidate, score) : score;
+      const weighted = metrics(rows, cols, candidate, lineScores, 'score');
       attempt.scoreDeltaS = weighted.deltaS;
       attempt.scoreT1 = weighted.t1;
       if (scorePasses(weighted, bound.criterion)) {

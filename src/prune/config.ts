@@ -32,6 +32,9 @@ export interface BoundConfig {
   maxTries: number;
   /** 'text': p, p/2, p/4, ... (default); 'pseudocode': p/2, p/4, ... */
   schedule: 'text' | 'pseudocode';
+  /** line 17's score scale: 'none' tests the raw scores (the paper's rule); 'mean1' divides the
+   *  candidate layer's scores by their mean over its surviving edges first (ours; NOTES section 6) */
+  scoreScale: 'none' | 'mean1';
 }
 
 export interface PruningConfig {
@@ -47,6 +50,9 @@ export interface PruningConfig {
   rewindIteration: number;
   /** stop once density <= 10^-alpha (null: no density target) */
   targetAlpha: number | null;
+  /** where the target density applies: 'network' (the whole network's density) or 'layer' (every
+   *  prunable layer is floored at round(10^-alpha x its size); Table 2's protocol, NOTES section 6) */
+  targetScope: 'network' | 'layer';
   /** stop after this many pruning levels (level 0, the dense network, is not counted) */
   maxLevels: number;
   /** names of prunable weights that are never pruned */
@@ -69,8 +75,10 @@ export interface DataConfig {
 }
 
 export interface EvaluationConfig {
-  /** Gaussian noise sigmas on the [0,1] pixel scale */
+  /** Gaussian noise sigmas on the [0,1] pixel scale (our values; the paper prints none) */
   noiseSigmas: number[];
+  /** how a sigma is read: 'std' (the standard deviation) or 'variance' (std = sqrt(sigma)) */
+  noiseScale: 'std' | 'variance';
   /** seed of the test-set noise; independent of the run's seed so that every run of a sweep
    *  (all seeds, all algorithms) is evaluated on the same noisy images (issue 3) */
   noiseSeed: number;

@@ -5,9 +5,9 @@
 export type { LotteryConfig, TrainingConfig, PruningConfig, BoundConfig, DataConfig, EvaluationConfig, ModelName, PruneAlgorithm } from './config.js';
 export type { LevelRecord, LayerLevelRecord, Algorithm1Decision, Algorithm1Attempt, Algorithm1Check, PhaseTimings } from './records.js';
 export { runLottery, type LotteryCheckpoint, type LotteryDeps, type LotteryOptions, type LotteryProgress, type GraphApi } from './lottery.js';
-export { ramanujanPreservingPrune, attemptFraction, skippedDecision, type Algorithm1Layer, type Algorithm1Result, type GraphMetricsFn } from './algorithm1.js';
+export { ramanujanPreservingPrune, attemptFraction, skippedDecision, scaleToMeanOne, type Algorithm1Layer, type Algorithm1Result, type GraphMetricsFn } from './algorithm1.js';
 export { magnitudeScores, randomScores, snipScores, synflowScores, type LayerScores, type MinibatchSource } from './scores.js';
 export {
-  countRemaining, pruneCount, layerFraction, pruneLowest, selectLayerwise, selectGlobal, kthSmallest,
+  countRemaining, pruneCount, layerFraction, layerFloor, flooredPruneCount, pruneLowest, selectLayerwise, selectGlobal, kthSmallest,
   type ScoreArray, type LayerFractions, type SelectionLayer, type Selection,
 } from './select.js';

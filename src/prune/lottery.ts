@@ -14,6 +14,11 @@
  * the run lands on that density, see fractionsLandingOn), it was level `maxLevels` ('max-levels'), or, with the bound,
  * Algorithm 1 changed no layer ('no-layer-changed').
  *
+ * With `targetScope: 'layer'` (Table 2's protocol, NOTES section 6) the target is per layer: every
+ * prunable layer not excluded is pruned by its fraction each level but never below its floor
+ * round(10^-targetAlpha x its size) (layerFloor; the last step lands exactly on it; Algorithm 1's
+ * candidates are capped the same way), and 'target-density' means every such layer is at its floor.
+ *
  * Randomness: everything random in level k (batch order, SNIP batches, random scores) comes from
  * new Rng(seed).fork('level').fork(k); the model's initialisation from the seed; the noisy test
  * sets from the seed. So a run resumed from the checkpoint of level k (masks for k+1, rewind
@@ -36,7 +41,7 @@ import { ramanujanPreservingPrune, skippedDecision, type GraphMetricsFn } from '
 import type { LotteryConfig } from './config.js';
 import type { Algorithm1Decision, LayerLevelRecord, LevelRecord, PhaseTimings } from './records.js';
 import { magnitudeScores, randomScores, snipScores, synflowScores, type LayerScores } from './scores.js';
-import { countRemaining, fractionsLandingOn, layerFraction, selectGlobal, selectLayerwise, type SelectionLayer } from './select.js';
+import { countRemaining, fractionsLandingOn, layerFloor, layerFraction, selectGlobal, selectLayerwise, type SelectionLayer } from './select.js';
 
 export interface LotteryCheckpoint {
   /** the level whose record was just emitted */
@@ -118,6 +123,9 @@ function checkConfig(config: LotteryConfig, model: Sequential): void {
   if (p.bound !== null && (!Number.isInteger(p.bound.maxTries) || p.bound.maxTries < 1)) {
     throw new UserError(`pruning.bound.maxTries: expected a whole number >= 1, got ${p.bound.maxTries}`);
   }
+  if (p.targetScope === 'layer' && (p.scope !== 'layerwise' || p.targetAlpha === null)) {
+    throw new UserError(`pruning.targetScope: 'layer' needs pruning.scope 'layerwise' and a pruning.targetAlpha (got scope ${p.scope}, targetAlpha ${p.targetAlpha})`);
+  }
   if (p.algorithm === 'snip' && (!Number.isInteger(p.snipBatches) || p.snipBatches < 1)) {
     throw new UserError(`pruning.snipBatches: expected a whole number >= 1, got ${p.snipBatches}`);
   }
@@ -152,9 +160,21 @@ function levelScores(config: LotteryConfig, model: Sequential, dataset: Dataset,
   }
 }
 
+/**
+ * The per-layer floors of `targetScope: 'layer'` (layer name -> weights kept at least) for the
+ * layers that are pruned; null for a network-wide target or none.
+ */
+function layerFloors(config: LotteryConfig, model: Sequential): Map<string, number> | null {
+  const p = config.pruning;
+  if (p.targetScope !== 'layer' || p.targetAlpha === null) return null;
+  const alpha = p.targetAlpha;
+  return new Map(model.prunableParams().filter((q) => !p.excludeFromPruning.includes(q.name)).map((q) => [q.name, layerFloor(q.data.length, alpha)]));
+}
+
 /** Masks for the next level and, with the bound, Algorithm 1's decisions. */
 function pruneLevel(
   config: LotteryConfig, model: Sequential, scores: LayerScores, graph: GraphApi, targetRemaining: number | null,
+  floors: Map<string, number> | null,
 ): { masks: Map<string, Float32Array>; decisions: Algorithm1Decision[] | null } {
   const p = config.pruning;
   const prunable = model.prunableParams();
@@ -166,6 +186,11 @@ function pruneLevel(
     score: scores.get(q.name)!,
   }));
   const fractions = { pConv: p.pConv, pFc: p.pFc, pOut: p.pOut };
+  if (p.bound === null && floors !== null) {
+    // Per-layer target: each layer's step is capped at its floor (so it lands exactly on it).
+    const sel = selectLayerwise(layers, fractions, p.excludeFromPruning, floors);
+    return { masks: sel.masks, decisions: null };
+  }
   if (p.bound === null) {
     // With a target density, the last level's fractions are shortened to land on it.
     const f = targetRemaining === null
@@ -197,7 +222,8 @@ function pruneLevel(
     }
     const rows = prunable[i].shape[0];
     const cols = l.mask.length / rows;
-    const r = ramanujanPreservingPrune({ name: l.name, rows, cols, mask: l.mask, score: l.score }, base.get(l.name)!, p.bound, graph.graphMetrics);
+    const floor = floors?.get(l.name);
+    const r = ramanujanPreservingPrune({ name: l.name, rows, cols, mask: l.mask, score: l.score, ...(floor === undefined ? {} : { floor }) }, base.get(l.name)!, p.bound, graph.graphMetrics);
     masks.set(l.name, r.mask);
     decisions.push(r.decision);
   }
@@ -223,13 +249,16 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
     if (resume) checkResume(resume, model);
     const prunable = model.prunableParams();
     const total = prunable.reduce((s, q) => s + q.data.length, 0);
-    const targetDensity = pruning.targetAlpha === null ? null : 10 ** -pruning.targetAlpha;
+    const floors = layerFloors(config, model);
+    // a network-wide target only; with per-layer floors the target is reached layer by layer
+    const targetDensity = pruning.targetAlpha === null || floors !== null ? null : 10 ** -pruning.targetAlpha;
     const analysedNames = new Set(prunable.map((q) => q.name).filter((n) => !evaluation.excludeFromAnalysis.includes(n)));
 
     const clean = testBatches(dataset, { batchSize: EVAL_BATCH });
+    // keyed by the sigma as configured; noiseScale says whether it is a std or a variance
     const noisy: Array<[string, EvalBatchSource]> = evaluation.noiseSigmas.map((sigma) => [
       String(sigma),
-      testBatches(dataset, { batchSize: EVAL_BATCH, noiseSigma: sigma, noiseSeed: config.evaluation.noiseSeed }),
+      testBatches(dataset, { batchSize: EVAL_BATCH, noiseSigma: sigma, noiseScale: evaluation.noiseScale, noiseSeed: config.evaluation.noiseSeed }),
     ]);
 
     const [C, H, W] = dataset.shape;
@@ -285,6 +314,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       const density = total === 0 ? 0 : remaining / total;
       let stopReason: string | null = null;
       if (targetDensity !== null && density <= targetDensity) stopReason = 'target-density';
+      else if (floors !== null && prunable.every((q) => !floors.has(q.name) || countRemaining(q.mask!) <= floors.get(q.name)!)) stopReason = 'target-density';
       else if (level >= pruning.maxLevels) stopReason = 'max-levels';
 
       // ---- score -------------------------------------------------------------------------------
@@ -327,7 +357,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       let nextMasks: Map<string, Float32Array>;
       let decisions: Algorithm1Decision[] | null = null;
       if (scores !== null) {
-        const pruned = pruneLevel(config, model, scores, graph, targetDensity === null ? null : Math.floor(targetDensity * total + 1e-9));
+        const pruned = pruneLevel(config, model, scores, graph, targetDensity === null ? null : Math.floor(targetDensity * total + 1e-9), floors);
         nextMasks = pruned.masks;
         decisions = pruned.decisions;
         if (decisions !== null && decisions.every((d) => d.removed === 0)) stopReason = 'no-layer-changed';

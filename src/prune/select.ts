@@ -162,10 +162,27 @@ export function pruneLowest(mask: Float32Array, score: ScoreArray, count: number
 }
 
 /**
- * Layer-wise selection: every layer not in `exclude` loses round(p x remaining) of its surviving
- * weights, p by layer type (see layerFraction).
+ * The per-layer density floor of Table 2's protocol (NOTES section 6): round(10^-alpha x size),
+ * at least 1 so that no layer is cut off entirely (only matters for layers under 10^alpha / 2
+ * weights). Lenet at alpha 2: fc1 235,200 -> 2,352, fc2 30,000 -> 300, fc3 1,000 -> 10.
  */
-export function selectLayerwise(layers: SelectionLayer[], fractions: LayerFractions, exclude: Iterable<string> = []): Selection {
+export function layerFloor(size: number, alpha: number): number {
+  return Math.min(size, Math.max(1, Math.round(10 ** -alpha * size)));
+}
+
+/** Weights a layer at `remaining` loses at `fraction`, never taking it below `floor`. */
+export function flooredPruneCount(fraction: number, remaining: number, floor: number): number {
+  return Math.max(0, Math.min(pruneCount(fraction, remaining), remaining - floor));
+}
+
+/**
+ * Layer-wise selection: every layer not in `exclude` loses round(p x remaining) of its surviving
+ * weights, p by layer type (see layerFraction). With `floors` (layer name -> weights to keep at
+ * least), a layer loses only down to its floor, so the last step lands exactly on it.
+ */
+export function selectLayerwise(
+  layers: SelectionLayer[], fractions: LayerFractions, exclude: Iterable<string> = [], floors: ReadonlyMap<string, number> | null = null,
+): Selection {
   const excluded = new Set(exclude);
   const masks = new Map<string, Float32Array>();
   const removed = new Map<string, number>();
@@ -175,7 +192,10 @@ export function selectLayerwise(layers: SelectionLayer[], fractions: LayerFracti
       removed.set(layer.name, 0);
       continue;
     }
-    const count = pruneCount(layerFraction(layer, fractions), countRemaining(layer.mask));
+    const fraction = layerFraction(layer, fractions);
+    const remaining = countRemaining(layer.mask);
+    const floor = floors?.get(layer.name);
+    const count = floor === undefined ? pruneCount(fraction, remaining) : flooredPruneCount(fraction, remaining, floor);
     const one = removeLowest([layer], count);
     masks.set(layer.name, one.masks.get(layer.name)!);
     removed.set(layer.name, one.removed.get(layer.name)!);

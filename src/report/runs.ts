@@ -19,6 +19,9 @@ export interface RunIdentity {
   algorithm: string;
   alpha: number | null;
   bound: boolean;
+  /** Algorithm 1's line-17 score scale: 'none' (the paper's rule, also for runs without the key)
+   *  or 'mean1' (ours); only meaningful with `bound` */
+  scoreScale: 'none' | 'mean1';
   model: string;
   dataset: string;
   seed: number | null;
@@ -41,10 +44,12 @@ export function runIdentity(run: ReportRun): RunIdentity {
   const model = run.model ?? field(cfg, 'model');
   const dataset = run.dataset ?? field(cfg, 'data', 'dataset');
   const seed = run.seed ?? field(cfg, 'seed');
+  const scoreScale = field(cfg, 'pruning', 'bound', 'scoreScale');
   return {
     algorithm: typeof algo === 'string' ? algo : 'unknown',
     alpha: typeof alpha === 'number' ? alpha : null,
     bound: bound === true,
+    scoreScale: bound === true && scoreScale === 'mean1' ? 'mean1' : 'none',
     model: typeof model === 'string' ? model : 'unknown model',
     dataset: typeof dataset === 'string' ? dataset : 'unknown dataset',
     seed: typeof seed === 'number' ? seed : null,
@@ -53,10 +58,12 @@ export function runIdentity(run: ReportRun): RunIdentity {
 
 const ALGORITHM_NAMES: Record<string, string> = { imp: 'IMP', snip: 'SNIP', synflow: 'SynFlow', random: 'Random' };
 
-/** The paper's name of an algorithm: "IMP", "SynFlow-Bound". */
+/** The paper's name of an algorithm: "IMP", "SynFlow-Bound"; our mean-1 score scale of line 17 is
+ *  told apart from the paper's rule: "SynFlow-Bound (mean1)". */
 export function algorithmLabel(id: RunIdentity): string {
   const name = ALGORITHM_NAMES[id.algorithm] ?? id.algorithm;
-  return id.bound ? `${name}-Bound` : name;
+  if (!id.bound) return name;
+  return id.scoreScale === 'mean1' ? `${name}-Bound (mean1)` : `${name}-Bound`;
 }
 
 /** mean, sample standard deviation (null for fewer than 2 values), extremes, count */

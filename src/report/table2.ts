@@ -70,6 +70,8 @@ export function table2Rows(groups: RunGroup[]): Table2Row[] {
       const ib = ALGO_ORDER.indexOf(b.identity.algorithm);
       if (ia !== ib) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.identity.algorithm.localeCompare(b.identity.algorithm);
       if (a.identity.bound !== b.identity.bound) return a.identity.bound ? 1 : -1;
+      // the paper's rule first, our mean-1 rows after it
+      if (a.identity.scoreScale !== b.identity.scoreScale) return a.identity.scoreScale === 'mean1' ? 1 : -1;
       return (a.identity.alpha ?? Infinity) - (b.identity.alpha ?? Infinity);
     });
     for (const g of sorted) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/nn/rng.js';
-import { CROP_PADDING, DEFAULT_NOISE_SIGMAS, noisyTestSets, TrainBatches, testBatches, type Dataset } from '../../src/data/index.js';
+import { CROP_PADDING, DEFAULT_NOISE_SIGMAS, noiseStd, noisyTestSets, TrainBatches, testBatches, type Dataset } from '../../src/data/index.js';
 
 /** A synthetic dataset: example i has label i % classes and byte (i * 13 + p * 7) % 256 at pixel p. */
 function synthetic(train: number, test: number, shape: [number, number, number], classes = 10): Dataset {
@@ -273,4 +273,15 @@ test('noisyTestSets: one source per default sigma 0.1 .. 0.5', () => {
   assert.deepEqual([...DEFAULT_NOISE_SIGMAS], [0.1, 0.2, 0.3, 0.4, 0.5]);
   assert.deepEqual(collect(sets[1].source), collect(testBatches(ds, { batchSize: 5, noiseSigma: 0.2, noiseSeed: 3 })));
   assert.throws(() => testBatches(ds, { batchSize: 2, noiseSigma: -1 }), /noiseSigma/);
+});
+
+test("noiseScale 'variance': sigma 0.04 gives the images of std 0.2", () => {
+  const ds = synthetic(2, 20, [3, 4, 4]);
+  const asStd = collect(testBatches(ds, { batchSize: 6, noiseSigma: 0.2, noiseSeed: 5 }));
+  assert.deepEqual(collect(testBatches(ds, { batchSize: 6, noiseSigma: 0.04, noiseScale: 'variance', noiseSeed: 5 })), asStd);
+  assert.deepEqual(collect(testBatches(ds, { batchSize: 6, noiseSigma: 0.2, noiseScale: 'std', noiseSeed: 5 })), asStd);
+  // read as a std, 0.04 is other (weaker) noise
+  assert.notDeepEqual(collect(testBatches(ds, { batchSize: 6, noiseSigma: 0.04, noiseSeed: 5 })), asStd);
+  assert.equal(noiseStd(0.25, 'variance'), 0.5);
+  assert.equal(noiseStd(0.25), 0.25);
 });

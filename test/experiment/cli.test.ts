@@ -289,7 +289,7 @@ test('presets: one line each', () => {
   assert.equal(r.status, 0);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, PRESETS.length);
-  for (const p of PRESETS) assert.ok(lines.some((l) => l.startsWith(`${p.name} `)), p.name);
+  for (const p of PRESETS) assert.ok(lines.some((l) => l.startsWith(`${p.name} `) && l.includes(`  ${p.reproduces}  `)), p.name);
 });
 
 test('run --help lists every config key with its description, from the schema', () => {

@@ -8,7 +8,7 @@ import { applyOverrides, parseSetOption } from '../../src/experiment/overrides.j
 import { PRESETS, QUICK_ITERATIONS, QUICK_MAX_LEVELS, findPreset, quickScale } from '../../src/experiment/presets.js';
 import { buildConfig, loadConfigSource, resolveRun } from '../../src/experiment/resolve.js';
 import { canonicalJson, runId } from '../../src/experiment/run-id.js';
-import { configFields, configKeys, parseExperimentConfig, toLotteryConfig } from '../../src/experiment/schema.js';
+import { configFields, configKeys, parseExperimentConfig, toLotteryConfig, type ExperimentConfig } from '../../src/experiment/schema.js';
 import { planSweep } from '../../src/experiment/sweep.js';
 import { presetsMarkdown } from '../../src/cli/commands/presets.js';
 import { packageRoot } from '../../src/paths.js';
@@ -49,7 +49,7 @@ test('every field of the schema has a default and a description', () => {
 });
 
 test('pruning.bound: true switches Algorithm 1 on with its defaults, false off', () => {
-  assert.deepEqual(parseExperimentConfig({ pruning: { bound: true } }, 'x').pruning.bound, { criterion: 'combined', maxTries: 4, schedule: 'text' });
+  assert.deepEqual(parseExperimentConfig({ pruning: { bound: true } }, 'x').pruning.bound, { criterion: 'combined', maxTries: 4, schedule: 'text', scoreScale: 'none' });
   assert.equal(parseExperimentConfig({ pruning: { bound: false } }, 'x').pruning.bound, null);
   const c = buildConfig({}, [parseSetOption('pruning.bound.criterion=UE')], false, 'x');
   assert.equal(c.pruning.bound?.criterion, 'UE');
@@ -125,7 +125,7 @@ test('config files in YAML and JSON, optionally starting from a preset', () => {
   writeFileSync(bad, 'grid:\n  seed: [1, 2]\n');
   assert.match(userError(() => loadConfigSource(bad)), /belongs in a sweep file/);
   assert.match(userError(() => resolveRun('no-such-preset', [], false)), /"no-such-preset" is neither a preset nor a file; presets: lenet-mnist/);
-  assert.match(userError(() => resolveRun('table2-lenet-mnist', [], false)), /is a sweep of 9 runs: use ramanujan sweep/);
+  assert.match(userError(() => resolveRun('table2-lenet-mnist', [], false)), /is a sweep of 12 runs: use ramanujan sweep/);
 });
 
 test('run ids: the same resolved config gives the same id, any change another', () => {
@@ -143,7 +143,13 @@ test('presets follow the paper protocol (Table 3, NOTES section 7)', () => {
     const c = parseExperimentConfig(p.config, p.name);
     assert.ok(p.description.length > 20 && !p.description.includes('\n'), p.name);
     assert.ok(p.seeds.length >= 1, p.name);
+    assert.match(p.reproduces, /^(Fig\. \d+(, \d+)*|Table 2(, 4)?)$/, p.name);
     if (p.name.includes('cifar10')) assert.equal(c.data.dataset, 'cifar10');
+    // NOTES section 7: Lenet and the Conv nets rewind to 0, VGG19 late (1-2% of training)
+    if (c.model === 'vgg19') assert.ok(c.pruning.rewindIteration >= 0.01 * c.training.iterations && c.pruning.rewindIteration <= 0.02 * c.training.iterations, p.name);
+    else assert.equal(c.pruning.rewindIteration, 0, p.name);
+    // the appendix and figure presets keep the network-wide target
+    if (!p.name.startsWith('table2-')) assert.equal(c.pruning.targetScope, 'network', p.name);
   }
   const lenet = parseExperimentConfig(findPreset('lenet-mnist')!.config, 'x');
   assert.deepEqual(
@@ -165,17 +171,44 @@ test('presets follow the paper protocol (Table 3, NOTES section 7)', () => {
   }
   const vgg = parseExperimentConfig(findPreset('vgg19-cifar10')!.config, 'x');
   assert.deepEqual([vgg.model, vgg.pruning.scope, vgg.pruning.pGlobal, vgg.training.lr], ['vgg19', 'global', 0.2, 0.01]);
+  // appendix presets: Fig. 8 (Lenet p 0.2 everywhere), Fig. 12 (Conv2 global), Fig. 14 / 16 (p_out 0.2)
+  const p02 = parseExperimentConfig(findPreset('lenet-mnist-p02')!.config, 'x');
+  assert.deepEqual([p02.pruning.scope, p02.pruning.pFc, p02.pruning.pOut], ['layerwise', 0.2, 0.2]);
+  const conv2g = parseExperimentConfig(findPreset('conv2-cifar10-global')!.config, 'x');
+  assert.deepEqual([conv2g.model, conv2g.pruning.scope, conv2g.pruning.pGlobal], ['conv2', 'global', 0.2]);
+  for (const [name, model] of [['conv4-cifar10-pout02', 'conv4'], ['conv6-cifar10-pout02', 'conv6']] as const) {
+    const c = parseExperimentConfig(findPreset(name)!.config, name);
+    assert.deepEqual([c.model, c.pruning.pConv, c.pruning.pFc, c.pruning.pOut], [model, 0.1, 0.2, 0.2], name);
+  }
+  // Fig. 4 / 6 keep p_fc 0.2, p_out 0.1 (checked above for lenet-mnist and conv4-cifar10)
+  assert.deepEqual(findPreset('lenet-mnist')!.reproduces, 'Fig. 4, 6');
 });
 
-test('Table 2 sweeps: IMP, SNIP, SynFlow at two alphas and with the bound', () => {
+test('Table 2 sweeps: IMP, SNIP, SynFlow at two alphas and with the bound (paper rule and mean1), per layer', () => {
+  const cell = (r: { config: ExperimentConfig }) =>
+    `${r.config.pruning.algorithm}/${r.config.pruning.targetAlpha}/${r.config.pruning.bound ? `bound-${r.config.pruning.bound.scoreScale}` : '-'}`;
   const lenet = planSweep('table2-lenet-mnist');
-  assert.equal(lenet.runs.length, 9);
-  const cells = lenet.runs.map((r) => `${r.config.pruning.algorithm}/${r.config.pruning.targetAlpha}/${r.config.pruning.bound ? 'bound' : '-'}`).sort();
-  assert.deepEqual(cells, ['imp/1.5/-', 'imp/2/-', 'imp/null/bound', 'snip/1.5/-', 'snip/2/-', 'snip/null/bound', 'synflow/1.5/-', 'synflow/2/-', 'synflow/null/bound']);
-  assert.ok(lenet.runs.every((r) => r.config.pruning.scope === 'layerwise' && r.config.pruning.maxLevels === 60));
+  assert.equal(lenet.runs.length, 12);
+  assert.deepEqual(lenet.runs.map(cell).sort(), ['imp', 'snip', 'synflow'].flatMap((a) => [`${a}/1.5/-`, `${a}/2/-`, `${a}/2/bound-mean1`, `${a}/2/bound-none`]));
+  assert.ok(lenet.runs.every((r) => r.config.pruning.scope === 'layerwise' && r.config.pruning.targetScope === 'layer' && r.config.pruning.maxLevels === 60));
+  // Lenet: the same fraction on every layer
+  assert.ok(lenet.runs.every((r) => r.config.pruning.pFc === 0.2 && r.config.pruning.pOut === 0.2 && r.config.pruning.rewindIteration === 0));
+  assert.ok(lenet.runs.every((r) => r.config.pruning.bound === null || r.config.pruning.bound.criterion === 'combined'));
+  const labels = lenet.runs.map((r) => r.label);
+  assert.ok(labels.some((l) => / bound algorithm=imp/.test(l)) && labels.some((l) => / bound-mean1 algorithm=imp/.test(l)), labels.join('; '));
   const conv4 = planSweep('table2-conv4-cifar10');
-  assert.deepEqual([...new Set(conv4.runs.map((r) => r.config.pruning.targetAlpha))].sort(), [1, 2, null]);
-  assert.equal(new Set(conv4.runs.map((r) => r.id)).size, 9, 'distinct runs');
+  assert.equal(conv4.runs.length, 12);
+  assert.deepEqual(conv4.runs.map(cell).sort(), ['imp', 'snip', 'synflow'].flatMap((a) => [`${a}/1/-`, `${a}/2/-`, `${a}/2/bound-mean1`, `${a}/2/bound-none`]));
+  assert.ok(conv4.runs.every((r) => r.config.pruning.targetScope === 'layer' && r.config.pruning.pConv === 0.1 && r.config.pruning.pFc === 0.2 && r.config.pruning.pOut === 0.1));
+  assert.equal(new Set(conv4.runs.map((r) => r.id)).size, 12, 'distinct runs');
+});
+
+test("pruning.targetScope 'layer' is refused with global scope or without a target alpha", () => {
+  assert.match(userError(() => parseExperimentConfig({ pruning: { scope: 'global', targetAlpha: 2, targetScope: 'layer' } }, 'c.yaml')), /c\.yaml: pruning\.targetScope: 'layer' .*needs pruning\.scope 'layerwise'/);
+  assert.match(userError(() => parseExperimentConfig({ pruning: { targetScope: 'layer' } }, 'c.yaml')), /pruning\.targetScope: 'layer' needs pruning\.targetAlpha/);
+  const c = parseExperimentConfig({}, 'x');
+  assert.deepEqual([c.pruning.targetScope, c.evaluation.noiseScale], ['network', 'std']);
+  assert.equal(parseExperimentConfig({ pruning: { bound: true } }, 'x').pruning.bound!.scoreScale, 'none');
 });
 
 test('--quick scales iterations and levels down, marks the config, and --set still wins', () => {

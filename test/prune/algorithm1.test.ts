@@ -5,15 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attemptFraction, ramanujanPreservingPrune, type GraphMetricsFn } from '../../src/prune/algorithm1.js';
+import { attemptFraction, ramanujanPreservingPrune, scaleToMeanOne, type GraphMetricsFn } from '../../src/prune/algorithm1.js';
 import type { BoundConfig } from '../../src/prune/config.js';
+import type { GraphMetrics } from '../../src/graph/types.js';
 import { countRemaining } from '../../src/prune/select.js';
 import { graphMetrics } from '../../src/graph/index.js';
 import { standinGraphMetrics } from './standin-graph.js';
 
 const metricsFns: Array<[string, GraphMetricsFn]> = [['graph library', graphMetrics], ['stand-in', standinGraphMetrics]];
 
-const combined: BoundConfig = { criterion: 'combined', maxTries: 3, schedule: 'text' };
+const combined: BoundConfig = { criterion: 'combined', maxTries: 3, schedule: 'text', scoreScale: 'none' };
 
 /** A rows x cols layer: `blocks` are complete blocks [row0, col0, h, w, score]; `extra` edges [row, col, score]. */
 function layerOf(rows: number, cols: number, blocks: number[][], extra: number[][] = []) {
@@ -160,4 +161,82 @@ test('WD alone: accepted when the score-weighted degree bound holds', () => {
     assert.equal(wd.decision.outcome, 'pruned', label);
     assert.equal(wd.decision.attempts[0].check, 'score-weighted', label);
   }
+});
+
+/** Records every call of a metrics function: the weighting and the metrics it returned. */
+function recording(metrics: GraphMetricsFn): { fn: GraphMetricsFn; calls: Array<{ weighting: string; m: GraphMetrics; values: Float32Array | Float64Array | null }> } {
+  const calls: Array<{ weighting: string; m: GraphMetrics; values: Float32Array | Float64Array | null }> = [];
+  return {
+    calls,
+    fn: (rows, cols, mask, values, weighting) => {
+      const m = metrics(rows, cols, mask, values, weighting);
+      calls.push({ weighting, m, values });
+      return m;
+    },
+  };
+}
+
+for (const [label, metrics] of metricsFns) {
+  test(`${label}: scoreScale mean1 with constant scores gives the unweighted graph`, () => {
+    // K66 + K44 at a constant score 3.7; WE looks only at the score-weighted graph
+    const layer = layerOf(10, 10, [[0, 0, 6, 6, 3.7], [6, 6, 4, 4, 3.7]]);
+    const rec = recording(metrics);
+    ramanujanPreservingPrune(layer, 0.05, { ...combined, criterion: 'WE', scoreScale: 'mean1' }, rec.fn);
+    const unweighted = rec.calls.find((c) => c.weighting === 'unweighted')!.m;
+    const scored = rec.calls.find((c) => c.weighting === 'score')!;
+    assert.ok(Math.abs(scored.m.t1 - unweighted.t1) < 1e-9, `${scored.m.t1} vs ${unweighted.t1}`);
+    assert.ok(Math.abs(scored.m.t2 - unweighted.t2) < 1e-9, `${scored.m.t2} vs ${unweighted.t2}`);
+    // raw, the same graph is 3.7 times larger
+    const raw = recording(metrics);
+    ramanujanPreservingPrune(layer, 0.05, { ...combined, criterion: 'WE', scoreScale: 'none' }, raw.fn);
+    assert.ok(Math.abs(raw.calls.find((c) => c.weighting === 'score')!.m.t1 - 3.7 * unweighted.t1) < 1e-9);
+  });
+
+  test(`${label}: scoreScale changes line 17's verdict when the scores are large`, () => {
+    // K66 + K44 at score 1000 plus 4 edges at score 0 (pruned first). The candidate K66 + K44 has
+    // singular values 6, 4 on the unit scale: eb = 2 sqrt(5) = 4.47 > t2 = 4 (passes); raw x1000:
+    // t1 = 6000, t2 = 4000, eb = 2 sqrt(5999) = 155 < 4000 (fails).
+    const layer = layerOf(10, 10, [[0, 0, 6, 6, 1000], [6, 6, 4, 4, 1000]], [[0, 6, 0], [0, 7, 0], [1, 8, 0], [2, 9, 0]]);
+    const p = 4 / 56;
+    const mean1 = ramanujanPreservingPrune(layer, p, { ...combined, criterion: 'WE', scoreScale: 'mean1' }, metrics);
+    assert.equal(mean1.decision.outcome, 'pruned');
+    assert.equal(mean1.decision.attempts[0].check, 'score-weighted');
+    assert.ok(Math.abs(mean1.decision.attempts[0].scoreT1! - 6) < 1e-9);
+    const none = ramanujanPreservingPrune(layer, p, { ...combined, criterion: 'WE', scoreScale: 'none' }, metrics);
+    assert.equal(none.decision.attempts[0].check, 'failed');
+    assert.ok(Math.abs(none.decision.attempts[0].scoreT1! - 6000) < 1e-6);
+    assert.equal(none.decision.outcome, 'held');
+  });
+}
+
+test('scaleToMeanOne: the scores under the mask sum to |E|, zero elsewhere', () => {
+  const mask = Float32Array.from([1, 0, 1, 1]);
+  const score = Float64Array.from([2, 50, 4, 6]);
+  assert.deepEqual([...scaleToMeanOne(mask, score)], [0.5, 0, 1, 1.5]);
+  assert.deepEqual([...scaleToMeanOne(mask, new Float64Array(4))], [0, 0, 0, 0], 'all zero: left as it is');
+});
+
+test('a density floor caps every candidate and leaves a layer at its floor as it is', () => {
+  // a stand-in that accepts every candidate on the unweighted check
+  const accept: GraphMetricsFn = () => ({ dL: 10, dR: 10, deltaS: 1, deltaR: 1, t1: 10, t2: 1 }) as unknown as GraphMetrics;
+  const layer = layerOf(10, 10, [[0, 0, 10, 10, 1]]);
+  for (let i = 0; i < 100; i++) layer.score[i] = i;
+  // p = 0.2 would remove 20 of 100; the floor 90 allows 10 (the lowest scores, 0..9)
+  const capped = ramanujanPreservingPrune({ ...layer, floor: 90 }, 0.2, combined, accept);
+  assert.equal(capped.decision.outcome, 'pruned');
+  assert.equal(capped.decision.removed, 10);
+  assert.equal(countRemaining(capped.mask), 90);
+  for (let i = 0; i < 10; i++) assert.equal(capped.mask[i], 0);
+  // every attempt of a rejected layer stays at or above the floor
+  const reject: GraphMetricsFn = () => ({ dL: 10, dR: 10, deltaS: -1, deltaR: -1, t1: 10, t2: 20 }) as unknown as GraphMetrics;
+  const held = ramanujanPreservingPrune({ ...layer, floor: 95 }, 0.4, { ...combined, criterion: 'UE' }, reject);
+  assert.ok(held.decision.attempts.length > 0);
+  for (const a of held.decision.attempts) assert.ok(a.removed <= 5, String(a.removed));
+  // at its floor: no attempt, layer unchanged
+  const atFloor = ramanujanPreservingPrune({ ...layer, mask: capped.mask, floor: 90 }, 0.2, combined, accept);
+  assert.equal(atFloor.decision.outcome, 'held');
+  assert.equal(atFloor.decision.attempts.length, 0);
+  assert.deepEqual([...atFloor.mask], [...capped.mask]);
+  // without a floor the same call removes 20% of the 90
+  assert.equal(ramanujanPreservingPrune({ ...layer, mask: capped.mask }, 0.2, combined, accept).decision.removed, 18);
 });

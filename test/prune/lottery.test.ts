@@ -7,7 +7,8 @@ import { createOptimizer } from '../../src/nn/optim.js';
 import { Rng } from '../../src/nn/rng.js';
 import { trainStep } from '../../src/nn/train.js';
 import type { LotteryConfig } from '../../src/prune/config.js';
-import { runLottery, type LotteryCheckpoint, type LotteryDeps } from '../../src/prune/lottery.js';
+import { runLottery, type GraphApi, type LotteryCheckpoint, type LotteryDeps } from '../../src/prune/lottery.js';
+import { analyzeLayer, graphMetrics, networkRegime } from '../../src/graph/index.js';
 import type { LevelRecord } from '../../src/prune/records.js';
 import { countRemaining } from '../../src/prune/select.js';
 import { tinyConfig, tinyDataset, tinyModel } from './tiny.js';
@@ -134,7 +135,7 @@ for (const algorithm of ['imp', 'snip', 'synflow', 'random'] as const) {
 }
 
 test('Algorithm 1 on top of IMP: decisions recorded and consistent with the masks', async () => {
-  const config = tinyConfig({ pruning: { bound: { criterion: 'combined', maxTries: 3, schedule: 'text' }, maxLevels: 4, excludeFromPruning: ['fc3.weight'] } });
+  const config = tinyConfig({ pruning: { bound: { criterion: 'combined', maxTries: 3, schedule: 'text', scoreScale: 'none' }, maxLevels: 4, excludeFromPruning: ['fc3.weight'] } });
   const { records, checkpoints, stopReason } = await run(config);
   assert.ok(stopReason === 'max-levels' || stopReason === 'no-layer-changed');
   for (const [k, r] of records.entries()) {
@@ -170,7 +171,7 @@ test('user errors name the field', async () => {
 
 test('Algorithm 1 with global scope: base fractions from the global ranking; analysis exclusions', async () => {
   const config = tinyConfig({
-    pruning: { scope: 'global', pGlobal: 0.25, bound: { criterion: 'combined', maxTries: 2, schedule: 'pseudocode' }, maxLevels: 1 },
+    pruning: { scope: 'global', pGlobal: 0.25, bound: { criterion: 'combined', maxTries: 2, schedule: 'pseudocode', scoreScale: 'none' }, maxLevels: 1 },
     evaluation: { excludeFromAnalysis: ['fc3.weight'] },
   });
   const { records, checkpoints } = await run(config);
@@ -185,4 +186,83 @@ test('Algorithm 1 with global scope: base fractions from the global ranking; ana
     assert.equal(countRemaining(checkpoints[0].nextMasks.get(d.layer)!), layer.remaining - d.removed);
   }
   assert.ok(Math.abs(planned - Math.round(0.25 * total)) <= 3, `${planned} vs ${Math.round(0.25 * total)}`);
+});
+
+/** Table 2's per-layer protocol on the tiny model: alpha 1 floors fc1 192 -> 19, fc2 96 -> 10, fc3 24 -> 2. */
+const FLOORS: Record<string, number> = { 'fc1.weight': 19, 'fc2.weight': 10, 'fc3.weight': 2 };
+
+/** The per-layer counts level by level, computed independently: a full 20% step, or down to the floor. */
+function flooredCounts(pruned: string[]): Array<Record<string, number>> {
+  const levels: Array<Record<string, number>> = [{ ...SIZES }];
+  for (;;) {
+    const last = levels.at(-1)!;
+    if (pruned.every((n) => last[n] === FLOORS[n])) return levels;
+    const next = { ...last };
+    for (const n of pruned) next[n] = Math.max(FLOORS[n], last[n] - Math.round(0.2 * last[n]));
+    levels.push(next);
+  }
+}
+
+test("targetScope 'layer': every layer lands exactly on its floor, the run stops when all are there", async () => {
+  const pruning = { pFc: 0.2, pOut: 0.2, targetAlpha: 1, targetScope: 'layer' as const, maxLevels: 40 };
+  const { records, stopReason } = await run(tinyConfig({ training: { iterations: 5 }, pruning }));
+  assert.equal(stopReason, 'target-density');
+  const expected = flooredCounts(Object.keys(SIZES));
+  assert.equal(records.length, expected.length);
+  for (const [k, r] of records.entries()) {
+    for (const l of r.layers) assert.equal(l.remaining, expected[k][l.name], `level ${k} ${l.name}`);
+  }
+  assert.equal(records.at(-1)!.layers[0].score, null, 'the last level is not scored');
+  // the network density at the end is above 10^-1 (rounding per layer), which does not matter here
+  assert.equal(records.at(-1)!.remaining, 19 + 10 + 2);
+
+  // an excluded layer is not pruned and does not hold the run back
+  const excl = await run(tinyConfig({ training: { iterations: 5 }, pruning: { ...pruning, excludeFromPruning: ['fc3.weight'] } }));
+  assert.equal(excl.stopReason, 'target-density');
+  const expectedExcl = flooredCounts(['fc1.weight', 'fc2.weight']);
+  assert.equal(excl.records.length, expectedExcl.length);
+  for (const [k, r] of excl.records.entries()) {
+    for (const l of r.layers) assert.equal(l.remaining, expectedExcl[k][l.name], `excluded run, level ${k} ${l.name}`);
+  }
+});
+
+test("targetScope 'layer' with the bound: candidates never go below a floor", async () => {
+  const pruning = { pFc: 0.2, pOut: 0.2, targetAlpha: 1, targetScope: 'layer' as const, maxLevels: 40 };
+  const bound = { criterion: 'combined' as const, maxTries: 3, schedule: 'text' as const, scoreScale: 'none' as const };
+  // a graph that accepts every candidate: the bound then prunes as the plain rule does, down to the floors
+  const accepting: GraphApi = {
+    analyzeLayer,
+    networkRegime,
+    graphMetrics: (rows, cols, mask, values, weighting) => ({ ...graphMetrics(rows, cols, mask, values, weighting), dL: 10, dR: 10, deltaS: 1, deltaR: 1 }),
+  };
+  const records: LevelRecord[] = [];
+  const { stopReason } = await runLottery(tinyConfig({ training: { iterations: 5 }, pruning: { ...pruning, bound } }), { ...deps, graph: accepting }, { onLevel: (r) => { records.push(r); } });
+  assert.equal(stopReason, 'target-density');
+  const expected = flooredCounts(Object.keys(SIZES));
+  assert.equal(records.length, expected.length);
+  for (const [k, r] of records.entries()) {
+    for (const l of r.layers) assert.equal(l.remaining, expected[k][l.name], `level ${k} ${l.name}`);
+    // a layer already at its floor is left alone without an attempt
+    for (const d of r.decisions ?? []) {
+      if (expected[k][d.layer] === FLOORS[d.layer]) assert.deepEqual([d.outcome, d.attempts.length], ['held', 0], `level ${k} ${d.layer}`);
+      for (const a of d.attempts) assert.ok(expected[k][d.layer] - a.removed >= FLOORS[d.layer]);
+    }
+  }
+  // with the real graph library the bound stops wherever it stops, never below a floor
+  const real = await run(tinyConfig({ training: { iterations: 5 }, pruning: { ...pruning, bound: { ...bound, scoreScale: 'mean1' } } }));
+  assert.ok(['target-density', 'no-layer-changed', 'max-levels'].includes(real.stopReason!), String(real.stopReason));
+  for (const r of real.records) for (const l of r.layers) assert.ok(l.remaining >= FLOORS[l.name], `${l.name} ${l.remaining}`);
+});
+
+test("targetScope 'layer' needs layer-wise scope and a target alpha", async () => {
+  await assert.rejects(run(tinyConfig({ pruning: { scope: 'global', targetAlpha: 1, targetScope: 'layer' } })), (e: Error) => e instanceof UserError && /pruning\.targetScope/.test(e.message));
+  await assert.rejects(run(tinyConfig({ pruning: { targetAlpha: null, targetScope: 'layer' } })), (e: Error) => e instanceof UserError && /pruning\.targetScope/.test(e.message));
+});
+
+test("evaluation.noiseScale 'variance' reaches the noisy test sets: sigma 0.04 scores as std 0.2", async () => {
+  const variance = await run(tinyConfig({ pruning: { maxLevels: 0 }, evaluation: { noiseSigmas: [0.04, 1], noiseScale: 'variance' } }));
+  const std = await run(tinyConfig({ pruning: { maxLevels: 0 }, evaluation: { noiseSigmas: [0.2, 1] } }));
+  assert.deepEqual(Object.keys(variance.records[0].accuracy.noisy).sort(), ['0.04', '1']);
+  assert.equal(variance.records[0].accuracy.noisy['0.04'], std.records[0].accuracy.noisy['0.2']);
+  assert.equal(variance.records[0].accuracy.noisy['1'], std.records[0].accuracy.noisy['1']);
 });

@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   countRemaining,
+  flooredPruneCount,
   fractionsLandingOn,
   kthSmallest,
+  layerFloor,
   layerFraction,
   pruneCount,
   pruneLowest,
@@ -181,4 +183,49 @@ test('fractionsLandingOn shortens the last step to land on the target count', ()
   // Excluded layers keep their weights and the others make up the difference.
   const gx = fractionsLandingOn(layers, 'global', full, target, ['fc3.weight']);
   assert.equal(surviving(selectGlobal(layers, gx.pGlobal, ['fc3.weight'])), target);
+});
+
+test('layerFloor: round(10^-alpha x size), the counts of Table 4 at alpha 2', () => {
+  assert.equal(layerFloor(235200, 2), 2352);
+  assert.equal(layerFloor(30000, 2), 300);
+  assert.equal(layerFloor(1000, 2), 10);
+  assert.equal(layerFloor(235200, 1.5), Math.round(235200 / 10 ** 1.5)); // 7,438
+  assert.equal(layerFloor(40, 2), 1, 'at least one weight');
+  assert.equal(flooredPruneCount(0.2, 100, 90), 10, 'capped at the floor');
+  assert.equal(flooredPruneCount(0.2, 100, 50), 20);
+  assert.equal(flooredPruneCount(0.2, 50, 50), 0, 'at the floor: nothing');
+});
+
+test('selectLayerwise with floors: every layer lands exactly on its floor, never below', () => {
+  // Lenet-sized masks (fc1 784x300, fc2 300x100, fc3 100x10), p = 0.2 everywhere, alpha 2
+  const rand = lcg(11);
+  const sizes: Array<[string, number, boolean]> = [['fc1.weight', 235200, false], ['fc2.weight', 30000, false], ['fc3.weight', 1000, true]];
+  let layers: SelectionLayer[] = sizes.map(([name, n, isOutput]) => ({
+    name, kind: 'linear', isOutput, mask: new Float32Array(n).fill(1), score: Float64Array.from({ length: n }, () => rand()),
+  }));
+  const floors = new Map(sizes.map(([name, n]) => [name, layerFloor(n, 2)]));
+  assert.deepEqual([...floors.values()], [2352, 300, 10]);
+  const expected = new Map(sizes.map(([name, n]) => [name, n]));
+  const f = { pConv: 0.2, pFc: 0.2, pOut: 0.2 };
+  let levels = 0;
+  while (layers.some((l) => countRemaining(l.mask) > floors.get(l.name)!)) {
+    const sel = selectLayerwise(layers, f, [], floors);
+    levels++;
+    layers = layers.map((l) => ({ ...l, mask: sel.masks.get(l.name)! }));
+    for (const l of layers) {
+      // independent expectation: full step, or down to the floor when the full step passes it
+      const before = expected.get(l.name)!;
+      const after = Math.max(floors.get(l.name)!, before - Math.round(0.2 * before));
+      expected.set(l.name, after);
+      assert.equal(countRemaining(l.mask), after, `level ${levels} ${l.name}`);
+      assert.ok(after >= floors.get(l.name)!);
+    }
+    assert.ok(levels < 100);
+  }
+  for (const l of layers) assert.equal(countRemaining(l.mask), floors.get(l.name), l.name);
+  // 0.8^20 = 1.15% > 1% > 0.8^21: the 21st step lands on the floor
+  assert.equal(levels, 21);
+  // one more step changes nothing
+  const again = selectLayerwise(layers, f, [], floors);
+  for (const l of layers) assert.equal(again.removed.get(l.name), 0);
 });

@@ -67,8 +67,8 @@ export function tinyConfig(overrides: { training?: Partial<LotteryConfig['traini
     },
     pruning: {
       algorithm: 'imp', scope: 'layerwise', pConv: 0.1, pFc: 0.2, pOut: 0.1, pGlobal: 0.2, rewindIteration: 0,
-      targetAlpha: null, maxLevels: 2, excludeFromPruning: [], snipBatches: 2, bound: null, ...overrides.pruning,
+      targetAlpha: null, targetScope: 'network', maxLevels: 2, excludeFromPruning: [], snipBatches: 2, bound: null, ...overrides.pruning,
     },
-    evaluation: { noiseSigmas: [0.1, 0.3], noiseSeed: 0, criterion: 'combined', excludeFromAnalysis: [], ...overrides.evaluation },
+    evaluation: { noiseSigmas: [0.1, 0.3], noiseScale: 'std', noiseSeed: 0, criterion: 'combined', excludeFromAnalysis: [], ...overrides.evaluation },
   };
 }

@@ -42,6 +42,26 @@ test('Table 2: the dense row, IMP at its alpha, IMP-Bound where the rule stopped
   assert.equal(md[4], `| lenet-300-100 | mnist | IMP-Bound | - | ${b!.density.mean.toFixed(2)} | ${b!.accuracy.mean.toFixed(2)} | 1 |  |`);
 });
 
+test('Table 2 tells the mean1 bound rows (ours) apart from the paper-rule bound rows', () => {
+  const runs = fixtureRuns();
+  const b = runs[2]!;
+  const cfg = clone(b.config) as { pruning: { bound: Record<string, unknown> } };
+  cfg.pruning.bound = { ...cfg.pruning.bound, scoreScale: 'mean1' };
+  const mean1 = { ...clone(b), id: 'run-bound-mean1-s1', group: 'lenet-mnist-imp-bound-mean1', config: cfg };
+  // the mean1 group first in the input: the paper's row still comes first
+  const rows = table2Rows(groupRuns([runs[0]!, runs[1]!, mean1, b]));
+  assert.deepEqual(rows.map((r) => [r.algorithm, r.alpha, r.group]), [
+    ['Without Pruning', 0, null],
+    ['IMP', 2, 'lenet-mnist-imp'],
+    ['IMP-Bound', null, 'lenet-mnist-imp-bound'],
+    ['IMP-Bound (mean1)', null, 'lenet-mnist-imp-bound-mean1'],
+  ]);
+  // an explicit 'none' reads as the paper's rule
+  const none = clone(b.config) as { pruning: { bound: Record<string, unknown> } };
+  none.pruning.bound = { ...none.pruning.bound, scoreScale: 'none' };
+  assert.equal(groupRuns([{ ...b, config: none }])[0]!.algorithmLabel, 'IMP-Bound');
+});
+
 test('Table 2 flags rows whose runs have not finished', () => {
   const runs = fixtureRuns();
   runs[2]!.status = 'running';

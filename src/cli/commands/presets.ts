@@ -12,10 +12,10 @@ function cell(text: string): string {
 /** The generated part of docs/experiments.md: presets, --quick and the config reference. */
 export function presetsMarkdown(): string {
   const out: string[] = [];
-  out.push('### Presets', '', '| preset | kind | seeds | what |', '| --- | --- | --- | --- |');
+  out.push('### Presets', '', '| preset | reproduces | kind | seeds | what |', '| --- | --- | --- | --- | --- |');
   for (const p of PRESETS) {
     const kind = isSweepPreset(p) ? `sweep (${Object.values(p.grid).reduce((n, v) => n * v.length, 1) * p.variants.length} variants)` : 'run';
-    out.push(`| \`${p.name}\` | ${kind} | ${p.seeds.join(', ')} | ${cell(p.description)} |`);
+    out.push(`| \`${p.name}\` | ${cell(p.reproduces)} | ${kind} | ${p.seeds.join(', ')} | ${cell(p.description)} |`);
   }
   out.push('', '### --quick', '', `Iterations per level at most: ${Object.entries(QUICK_ITERATIONS).map(([m, n]) => `${m} ${n}`).join(', ')}; at most ${QUICK_MAX_LEVELS} levels; at most ${QUICK_TEST_SUBSET} test images. The rewind iteration and lr milestones scale with the iterations; \`quick: true\` is recorded in the config (so the run id differs).`);
   out.push('', '### Config reference', '');
@@ -38,6 +38,7 @@ export function register(program: Command): void {
         return;
       }
       const width = Math.max(...PRESETS.map((p) => p.name.length));
-      for (const p of PRESETS) process.stdout.write(`${p.name.padEnd(width)}  ${p.description}\n`);
+      const rwidth = Math.max(...PRESETS.map((p) => p.reproduces.length));
+      for (const p of PRESETS) process.stdout.write(`${p.name.padEnd(width)}  ${p.reproduces.padEnd(rwidth)}  ${p.description}\n`);
     });
 }
