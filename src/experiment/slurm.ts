@@ -83,7 +83,7 @@ export function checkSlurmOptions(opts: SlurmOptions): void {
   if (opts.gpus !== undefined && !/^([\w-]+:)?\d+$/.test(opts.gpus)) throw new UserError(`--gpus "${opts.gpus}": expected a count such as 1, or type:count such as a100:1`);
   for (const a of opts.sbatchArgs ?? []) {
     if (!a.startsWith('-') || /[\n\r]/.test(a)) throw new UserError(`--sbatch-arg "${a}": expected one sbatch option such as --account=lab (starting with -, one line)`);
-    if (/^--?(array|a|output|o|error|e|job-name|J|parsable)(=|$)/.test(a)) throw new UserError(`--sbatch-arg "${a}": ramanujan sets this option itself`);
+    if (/^--?(array|a|output|o|error|e|job-name|J|parsable)(=|$|\s)/.test(a)) throw new UserError(`--sbatch-arg "${a}": ramanujan sets this option itself`);
   }
 }
 

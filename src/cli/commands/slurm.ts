@@ -123,7 +123,10 @@ export function registerSlurmSubcommands(sweep: Command, deps: ExperimentCommand
         if (done.status !== 'done') throw new UserError(`run ${id} ${done.status}`);
       } catch (err) {
         if (controller.signal.aborted) throw new UserError(`run ${id} interrupted; submitting the sweep again resumes it`, 130);
-        throw err;
+        if (err instanceof UserError) throw err;
+        // The stack for whoever reads the log, then one line to end it (sweep status shows the end).
+        process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+        throw new UserError(`run ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
