@@ -6,8 +6,8 @@
  * compare the merged store with a local `ramanujan sweep` of the same file, run by run: records,
  * status and checkpoint files byte for byte.
  *
- * Where the cluster cannot be had the test is skipped, saying why in its name; in CI
- * (CI=true) it runs and fails instead.
+ * Where the cluster cannot be had the test is skipped, saying why in its name; in CI (CI=true, or
+ * RAMANUJAN_SLURM_REQUIRED=1, which .ci/run sets) it runs and fails instead.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +24,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const entry = join(here, '..', 'experiment', `stand-in-cli${extname(fileURLToPath(import.meta.url))}`);
 const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
 const script = join(packageRoot(), 'scripts', 'slurm-cluster.sh');
-const inCI = process.env.CI === 'true';
+/** Where the cluster is required: CI (CI set, and not false/0) or RAMANUJAN_SLURM_REQUIRED=1 (.ci/run sets it). */
+const ci = process.env.CI;
+const inCI = (ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0') || process.env.RAMANUJAN_SLURM_REQUIRED === '1';
 
 /** Starts the cluster (or finds it running); the SLURM_CONF to use, or why there is none. */
 function cluster(): { conf: string; startedHere: boolean } | { why: string } {
