@@ -224,7 +224,8 @@ interface StoredRun {
   levels: number;
   error: string | null;
   stopReason: string | null;
-  /** the row says running, and its holder is alive or on another host */
+  /** the row says running and its holder is a live process on this host (a holder on another host
+   *  that SLURM does not run any more is a task whose node failed: not held) */
   held: boolean;
 }
 
@@ -236,7 +237,7 @@ function storedRun(workspace: string, id: string): StoredRun | null {
       .prepare('SELECT status, error, stop_reason, owner_pid, owner_host, owner_start, (SELECT COUNT(*) FROM levels l WHERE l.run_id = r.id) AS levels FROM runs r WHERE id = ?')
       .get(id) as { status: string; error: string | null; stop_reason: string | null; owner_pid: number | null; owner_host: string | null; owner_start: string | null; levels: number } | undefined;
     if (!row) return null;
-    const held = row.status === 'running' && row.owner_pid !== null && ownerAlive({ pid: row.owner_pid, host: row.owner_host ?? '', start: row.owner_start });
+    const held = row.status === 'running' && row.owner_pid !== null && row.owner_host === hostname() && ownerAlive({ pid: row.owner_pid, host: row.owner_host, start: row.owner_start });
     return { status: row.status, levels: row.levels, error: row.error, stopReason: row.stop_reason, held };
   } finally {
     db.close();
@@ -311,7 +312,8 @@ export function sweepStatus(workspaceArg: string, opts: { tailLines?: number } =
       else out.push({ ...base, status: 'pending', levels: 0, note: 'not in the queue and never started; submit the sweep again' });
       continue;
     }
-    if (stored.status === 'done') out.push({ ...base, status: 'done', levels: stored.levels, note: stored.stopReason ?? '' });
+    if (stored.held) out.push({ ...base, status: 'running', levels: stored.levels, note: 'running here outside SLURM (ramanujan run or sweep)' });
+    else if (stored.status === 'done') out.push({ ...base, status: 'done', levels: stored.levels, note: stored.stopReason ?? '' });
     else if (stored.status === 'failed') out.push({ ...base, status: 'failed', levels: stored.levels, note: stored.error ?? '', logTail });
     else out.push({ ...base, status: 'interrupted', levels: stored.levels, note: 'cancelled, killed or timed out; submitting the sweep again resumes it', logTail: [] });
   }
@@ -349,7 +351,7 @@ export function submitSweep(plan: SweepPlan, opts: { workspace: string; slurm: S
     }
     const stored = bestStored(workspace, run.id);
     if (stored?.status === 'done') skipped.push({ run, why: 'done' });
-    else if (stored?.held && stored.status === 'running') skipped.push({ run, why: 'running outside this sweep\'s jobs' });
+    else if (stored?.held) skipped.push({ run, why: 'running here outside SLURM (ramanujan run or sweep)' });
     else todo.push(run);
   }
   if (todo.length === 0) return { script: null, job: null, submitted: [], skipped };

@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { UserError } from '../../src/errors.js';
 import { parseExperimentConfig, type ExperimentConfig } from '../../src/experiment/schema.js';
 import { batchScript, checkSlurmOptions, gpusFor, shellQuote, taskThreads, type SlurmOptions } from '../../src/experiment/slurm.js';
@@ -189,6 +190,13 @@ test('slurm submission (stand-in sbatch/squeue): re-submitting submits only runs
   const after = JSON.parse(cli(['sweep', '--json', 'status', ws]).stdout) as typeof status;
   assert.deepEqual(after.map((s) => s.status), ['done', 'failed', 'interrupted']);
   assert.equal(after[1].logTail.at(-1), `ramanujan: run ${ids[1]} failed: stand-in failure at level 2`);
+
+  // A task on a node that died leaves its run held by a process on another host: still
+  // interrupted, re-submitted, and taken over by the next task.
+  const shardDb = new Database(join(ws, 'shards', ids[2], 'ramanujan.sqlite'));
+  shardDb.prepare("UPDATE runs SET status = 'running', owner_pid = 4242, owner_host = 'node-9', owner_token = 't' WHERE id = ?").run(ids[2]);
+  shardDb.close();
+  assert.equal((JSON.parse(cli(['sweep', 'status', ws, '--json']).stdout) as typeof status)[2].status, 'interrupted');
 
   // Re-submitting now submits the failed and the interrupted run; the interrupted one resumes.
   const third = cli(['sweep', file, '--slurm', '--workspace', ws]);

@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { realEnvironment } from '../../experiment/environment.js';
 import { plainReporter } from '../../experiment/progress.js';
-import { executeSlurmTask, submitSweep, sweepStatus, SHARDS_DIR, type SlurmOptions } from '../../experiment/slurm.js';
+import { executeSlurmTask, gpusFor, submitSweep, sweepStatus, SHARDS_DIR, type SlurmOptions } from '../../experiment/slurm.js';
 import type { SweepPlan } from '../../experiment/sweep.js';
 import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
 import { positiveInteger, type ExperimentCommandDeps } from './run.js';
@@ -52,6 +52,9 @@ export function submitIfSlurm(plan: SweepPlan, opts: SlurmCliOptions & { dryRun:
     return false;
   }
   const slurm: SlurmOptions = { partition: opts.partition, time: opts.time, cpusPerTask: opts.cpusPerTask, gpus: opts.gpus, maxParallel: opts.maxParallel, sbatchArgs: opts.sbatchArg ?? [] };
+  if (opts.gpus !== undefined && gpusFor(plan.runs, slurm) === null) {
+    process.stderr.write(`ramanujan: --gpus ${opts.gpus} not requested: no run of this sweep computes on a GPU (its config's device)\n`);
+  }
   const result = submitSweep(plan, { workspace: opts.workspace, slurm, dryRun: opts.dryRun });
   const write = (s: string) => void process.stdout.write(s);
   if (opts.dryRun) {
