@@ -227,14 +227,16 @@ export function openStoreReadOnly(workspace: string): Database.Database {
 
 /**
  * Merges the runs of `sources` (workspace folders) into `target` (created if missing). Returns one
- * outcome per run of every source, in order. Bad sources (missing, foreign, damaged, newer) stop
- * the merge with a UserError before anything of theirs is written; runs merged from earlier
- * sources stay merged.
+ * outcome per run of every source, in order. A source that is missing, not a run store or
+ * damaged stops the merge with a UserError before anything is merged; one with columns this
+ * version does not know stops it before anything of its own is written.
  */
 export function mergeWorkspaces(sources: readonly string[], target: string, opts: MergeOptions = {}): MergeOutcome[] {
   const targetDir = resolve(target);
+  // Every source is checked before anything is merged, so a mistyped one merges nothing.
   for (const s of sources) {
     if (resolve(s) === targetDir) throw new UserError(`${s}: is the merge target itself`);
+    openStoreReadOnly(s).close();
   }
   openStore(target, { create: true }).close(); // creates the target, or checks it is a run store
   const db = new Database(join(targetDir, DATABASE_FILE), { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });

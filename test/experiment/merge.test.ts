@@ -259,6 +259,10 @@ test('merge refuses bad sources with one message: missing, not a store, newer co
   writeFileSync(join(notStore, DATABASE_FILE), 'hello');
   assert.throws(() => mergeWorkspaces([notStore], target), (e: unknown) => e instanceof UserError && /not a ramanujan-lth run store/.test(e.message));
   assert.throws(() => mergeWorkspaces([target], target), (e: unknown) => e instanceof UserError && /is the merge target itself/.test(e.message));
+  const good = tmp('bg');
+  await makeRun(good, config(22));
+  assert.throws(() => mergeWorkspaces([good, join(good, 'runs')], target), (e: unknown) => e instanceof UserError && /no run store/.test(e.message));
+  assert.equal(existsSync(join(target, DATABASE_FILE)), false, 'a bad source given after a good one: nothing merged, no target made');
 
   const newer = tmp('bw');
   await makeRun(newer, config(20));
@@ -274,6 +278,7 @@ test('merge refuses bad sources with one message: missing, not a store, newer co
   db2.close();
   assert.throws(() => mergeWorkspaces([escaping], target), (e: unknown) => e instanceof UserError && new RegExp(`run ${id} level 1 names the checkpoint`).test(e.message));
   assert.deepEqual(tableCounts(target).runs, 0);
+  // (the escaping source was refused after the target was made: its checks need the target's tables)
 });
 
 test('a run held by a process on another host is merged as interrupted; one held here is skipped', async () => {
