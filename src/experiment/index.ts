@@ -11,3 +11,5 @@ export { realEnvironment } from './environment.js';
 export { planSweep, runSweep, serveSweepWorker, sweepSchema, type SweepPlan, type SweepRun, type SweepResult } from './sweep.js';
 export { encodeEvent, decodeEvent, levelEvent, type RunStartEvent, type LevelEvent, type RunDoneEvent } from './events.js';
 export { jsonReporter, plainReporter, terminalReporter, reporterFor } from './progress.js';
+export { mergeWorkspaces, checkWorkspace, type MergeOutcome, type MergeAction } from './merge.js';
+export { submitSweep, sweepStatus, batchScript, type SlurmOptions, type SlurmRunState } from './slurm.js';

@@ -627,7 +627,7 @@ function toSummary(row: RunRow): RunSummary {
  * Checks, without SQLite, that a database file is one of ours: the SQLite magic string and our
  * application_id (header offset 68), and a schema version this code knows (offset 60).
  */
-function checkHeader(dbPath: string): void {
+export function checkHeader(dbPath: string): void {
   const header = Buffer.alloc(100);
   let read = 0;
   const fd = openSync(dbPath, 'r');

@@ -7,6 +7,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
 import { register as registerExport } from '../../src/cli/commands/export.js';
+import { register as registerMerge } from '../../src/cli/commands/merge.js';
 import { register as registerPresets } from '../../src/cli/commands/presets.js';
 import { register as registerRun } from '../../src/cli/commands/run.js';
 import { register as registerRuns } from '../../src/cli/commands/runs.js';
@@ -26,6 +27,7 @@ registerSweep(program, deps);
 registerRuns(program);
 registerExport(program);
 registerPresets(program);
+registerMerge(program);
 
 // `node --test dist/test/` also starts every file under test/ with no arguments: nothing to do then.
 if (process.argv.length > 2) {

@@ -12,6 +12,7 @@ import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
 import { collectOverride, interruptSignal, positiveInteger, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import { addSlurmOptions, registerSlurmSubcommands, submitIfSlurm, type SlurmCliOptions } from './slurm.js';
 
 function parseSeeds(value: string): number[] {
   const seeds = value.split(',').map((s) => Number(s.trim()));
@@ -48,7 +49,7 @@ export function summaryTable(results: SweepResult[]): string {
 }
 
 export function register(program: Command, deps: ExperimentCommandDeps = {}): void {
-  program
+  const sweep = program
     .command('sweep')
     .description('run a grid of experiments (a sweep file or a preset with its seeds/variants) over worker processes')
     .argument('<sweep|preset>', 'a sweep file (YAML/JSON with base, set, grid, variants, seeds) or a preset name')
@@ -59,8 +60,9 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--json', 'print the runs\' JSON events, one per line, then a sweep-done event', false)
     .option('--dry-run', 'list the runs without running them', false)
     .addOption(workspaceOption())
-    .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; json: boolean; dryRun: boolean; workspace: string }) => {
+    .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; json: boolean; dryRun: boolean; workspace: string } & SlurmCliOptions) => {
       const plan = planSweep(source, { overrides: opts.set, quick: opts.quick, seeds: opts.seeds });
+      if (submitIfSlurm(plan, opts)) return;
       const write = (s: string) => void process.stdout.write(s);
       if (opts.dryRun) {
         for (const r of plan.runs) write(`${r.id}  ${r.label}\n`);
@@ -88,4 +90,6 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
       if (interrupt.signal.aborted) throw new UserError('sweep interrupted; run the same command again to resume', 130);
       if (failed > 0) throw new UserError(`${failed} of ${results.length} runs did not finish (see the table above)`);
     });
+  addSlurmOptions(sweep);
+  registerSlurmSubcommands(sweep, deps);
 }
