@@ -20,7 +20,7 @@
  *   noise belongs to the position i in the split, so a split's first N see the same noise in
  *   any split that starts with them).
  */
-import { Rng } from '../nn/rng.js';
+import { Rng } from '../random/rng.js';
 import { normalizationTable } from './normalize.js';
 import type { Dataset, Split } from './types.js';
 

@@ -11,7 +11,7 @@
  * - takeExamples: copies the chosen examples into a new split.
  */
 import { UserError } from '../errors.js';
-import { Rng } from '../nn/rng.js';
+import { Rng } from '../random/rng.js';
 import type { Split } from './types.js';
 
 export function firstOfEachClass(split: Split, classes: number, n: number, imageBytes: number, what: string): Split {

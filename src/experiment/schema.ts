@@ -14,9 +14,9 @@
 import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
-import type { LotteryConfig, ModelName } from '../prune/config.js';
+import { MODEL_NAMES, type LotteryConfig, type ModelName } from '../config/types.js';
 
-export const MODEL_NAMES = ['lenet-300-100', 'conv2', 'conv4', 'conv6', 'vgg19'] as const satisfies readonly ModelName[];
+export { MODEL_NAMES };
 export const BUILTIN_DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
 const CRITERIA = ['combined', 'unweighted', 'UE', 'UD', 'WE', 'WD'] as const;
 

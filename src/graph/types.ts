@@ -10,14 +10,8 @@
 /** Which edge weights a bipartite graph carries. */
 export type Weighting = 'unweighted' | 'weighted' | 'score';
 
-/**
- * The single criteria of Table 1; 'unweighted', the unweighted Ramanujan property of Algorithm 1
- * line 12 (UE or UD: max(DeltaS, DeltaR) > 0 on the mask), which decides the regimes of the
- * paper's Figure 4(a) and 5; and 'combined', the whole rule of Algorithm 1 (unweighted property,
- * else the score-weighted expansion property).
- */
-export type Criterion = 'UE' | 'UD' | 'WE' | 'WD';
-export type CriterionSet = 'combined' | 'unweighted' | Criterion;
+// The criteria are config values too, so they are defined below every layer, in src/config/types.ts.
+export type { Criterion, CriterionSet } from '../config/types.js';
 
 /** Spectral and degree metrics of one bipartite graph B (rows L = outputs, cols R = inputs). */
 export interface GraphMetrics {

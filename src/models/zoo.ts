@@ -24,9 +24,9 @@ import { kaimingNormalInit } from '../nn/init.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, type Layer } from '../nn/layers.js';
 import { Rng } from '../nn/rng.js';
 import { Sequential } from '../nn/sequential.js';
-import type { ModelName } from '../prune/config.js';
+import { MODEL_NAMES, type ModelName } from '../config/types.js';
 
-export const MODEL_NAMES: readonly ModelName[] = ['lenet-300-100', 'conv2', 'conv4', 'conv6', 'vgg19'];
+export { MODEL_NAMES };
 
 export interface ModelOptions {
   seed: number;

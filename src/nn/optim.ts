@@ -9,7 +9,7 @@
  * default.
  */
 import type { FloatArray } from '../engine/kernels.js';
-import type { TrainingConfig } from '../prune/config.js';
+import type { TrainingConfig } from '../config/types.js';
 import type { Device } from './device.js';
 import type { Param } from './param.js';
 
