@@ -15,7 +15,8 @@
  */
 import { availableParallelism } from 'node:os';
 import type { BenchContext } from './harness.js';
-import { analyzeLayer, createAnalysisPool, type LayerInput } from '../src/graph/index.js';
+import { analyzeLayer, type LayerInput } from '../src/graph/index.js';
+import { createAnalysisPool } from '../src/graph/parallel.js';
 import { wasmKernelsAvailable } from '../src/graph/wasm.js';
 
 /** vgg19 (CIFAR) weight shapes with the number of layers of each shape. */

@@ -2,6 +2,7 @@
  * The Ramanujan analysis of a layer (the paper's sections 3-4, NOTES sections 1-5): its bipartite
  * graph, degrees, components, spectrum, the bounds of Table 1 and the verdicts.
  * Pure functions over typed arrays, computing in Float64; nothing here knows about training.
+ * Many layers on worker threads: parallel.ts (not re-exported here: it imports this module).
  */
 import {
   bipartiteStructure,
@@ -22,7 +23,6 @@ export { layerVerdicts, keepsProperty, networkRegime, regimeText, isCollapsed, C
 export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeights } from './bipartite.js';
 export type { BipartiteStructure, CscStructure, Components, DegreeStats, EdgeWeights } from './bipartite.js';
 export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
-export { analyzeLayers, createAnalysisPool, type AnalysisPool } from './parallel.js';
 
 /** Metrics of one weighting of an already built edge set (shared by the weightings of a layer). */
 function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeights | null, weighting: Weighting): GraphMetrics {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyzeLayer, analyzeLayers, type LayerInput } from '../../src/graph/index.js';
+import { analyzeLayer, type LayerInput } from '../../src/graph/index.js';
+import { analyzeLayers } from '../../src/graph/parallel.js';
 import { hashedLayer } from './reference.js';
 
 test('analyzeLayers on two worker threads gives exactly the results of analyzeLayer, in input order', async () => {
@@ -28,7 +29,7 @@ test('analyzeLayers reports a bad layer as an error', async () => {
 });
 
 test('a pool kept across calls gives the same results every time', async () => {
-  const { createAnalysisPool } = await import('../../src/graph/index.js');
+  const { createAnalysisPool } = await import('../../src/graph/parallel.js');
   const pool = createAnalysisPool(2);
   try {
     const inputs: LayerInput[] = [];

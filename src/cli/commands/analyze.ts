@@ -15,7 +15,8 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { analyzeLayers, networkRegime, regimeText } from '../../graph/index.js';
+import { networkRegime, regimeText } from '../../graph/index.js';
+import { analyzeLayers } from '../../graph/parallel.js';
 import type { Criterion, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime } from '../../graph/types.js';
 import { readModelLayers } from '../../io/model.js';
 
