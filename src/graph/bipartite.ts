@@ -13,6 +13,7 @@
  * and connected components are computed from the edge set alone.
  */
 
+import type { EdgeWeights } from './types.js';
 import { wasmAbsF32, wasmEdgesOfF32 } from './wasm.js';
 
 /** The edge set of a bi-adjacency in compressed sparse row form. */
@@ -130,13 +131,8 @@ export function toCsc(g: BipartiteStructure): CscStructure {
   return { colPtr, rowIdx, edgeOf };
 }
 
-/**
- * Edge weights in CSR edge order (the same precision as `values`: |x| of a float32 is exact in
- * float32, and keeping it there halves the memory traffic of the products; all arithmetic on them
- * is in Float64): |values| at the edges (the weighted and score-weighted graphs), or null for the
- * unweighted graph (every edge weighs 1).
- */
-export type EdgeWeights = Float32Array | Float64Array;
+// EdgeWeights is defined in types.ts (wasm.ts uses it too, and bipartite.ts imports wasm.ts).
+export type { EdgeWeights } from './types.js';
 
 export function edgeWeights(g: BipartiteStructure, values: Float32Array | Float64Array | null): EdgeWeights | null {
   if (values === null) return null;

@@ -7,6 +7,14 @@
  * (eb for t1 < 1, db for a degree below 1, anything of a collapsed layer).
  */
 
+/**
+ * Edge weights in CSR edge order of a bipartite structure (bipartite.ts) (the same precision as `values`: |x| of a float32 is exact in
+ * float32, and keeping it there halves the memory traffic of the products; all arithmetic on them
+ * is in Float64): |values| at the edges (the weighted and score-weighted graphs), or null for the
+ * unweighted graph (every edge weighs 1).
+ */
+export type EdgeWeights = Float32Array | Float64Array;
+
 /** Which edge weights a bipartite graph carries. */
 export type Weighting = 'unweighted' | 'weighted' | 'score';
 

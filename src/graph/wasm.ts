@@ -19,7 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import type { EdgeWeights } from './bipartite.js';
+import type { EdgeWeights } from './types.js';
 
 /** The few WebAssembly API types used here (lib ES2022 has no declarations for them). */
 interface WasmMemory {
