@@ -1,34 +1,18 @@
 /**
  * Checks the layer names a config lists (weights excluded from pruning or from the analysis)
  * against the model's prunable weights before anything runs, so a typo is a config error that
- * writes nothing, rather than a failed run. The names come from building the model (plain
- * TypeScript kernels, no training); cached per model and input shape.
+ * writes nothing, rather than a failed run. The names come from the zoo's shape pass
+ * (`prunableWeightShapes`): no model is built and no weights are allocated.
  */
-import { referenceKernels } from '../engine/reference.js';
+import type { ModelName } from '../config/types.js';
+import { INPUT_SHAPES } from '../data/builtin.js';
 import { UserError } from '../errors.js';
-import { createModel } from '../models/zoo.js';
-import type { ModelName } from '../prune/config.js';
+import { prunableWeightShapes } from '../models/zoo.js';
 import { datasetKind, type ExperimentConfig } from './schema.js';
-
-const INPUT_SHAPES: Record<string, [number, number, number]> = {
-  mnist: [1, 28, 28],
-  'fashion-mnist': [1, 28, 28],
-  cifar10: [3, 32, 32],
-};
-
-const cache = new Map<string, string[]>();
 
 /** The prunable weights of a model for an input shape, in layer order. */
 export function prunableWeightNames(model: ModelName, inputShape: [number, number, number]): string[] {
-  const key = `${model}:${inputShape.join('x')}`;
-  let names = cache.get(key);
-  if (!names) {
-    names = createModel(model, referenceKernels(), { seed: 0, inputShape, classes: 10 })
-      .prunableParams()
-      .map((p) => p.name);
-    cache.set(key, names);
-  }
-  return names;
+  return prunableWeightShapes(model, inputShape, 10).map((w) => w.name); // names do not depend on the class count
 }
 
 /** Throws a UserError naming the field and the valid names if a listed layer does not exist.

@@ -15,9 +15,9 @@ import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { MODEL_NAMES, type LotteryConfig, type ModelName } from '../config/types.js';
+import { BUILTIN_DATASETS, TRAIN_SIZES } from '../data/builtin.js';
 
-export { MODEL_NAMES };
-export const BUILTIN_DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
+export { MODEL_NAMES, BUILTIN_DATASETS, TRAIN_SIZES };
 const CRITERIA = ['combined', 'unweighted', 'UE', 'UD', 'WE', 'WD'] as const;
 
 /** Datasets each model is built for. `folder:<path>` datasets are accepted for every model (their
@@ -127,9 +127,6 @@ const topSchema = z.strictObject({
   pruning: pruningSchema.prefault({}),
   evaluation: evaluationSchema.prefault({}),
 });
-
-/** Training images of the built-in datasets (an image folder's count is known only once loaded). */
-export const TRAIN_SIZES: Record<string, number> = { mnist: 60000, 'fashion-mnist': 60000, cifar10: 50000 };
 
 /** `training.epochs` sets `training.iterations`: ceil(epochs x training images / batch size). */
 function deriveIterations(cfg: z.output<typeof topSchema>, ctx: z.core.$RefinementCtx<z.output<typeof topSchema>>) {

@@ -45,6 +45,54 @@ const CONV_STAGES: Record<'conv2' | 'conv4' | 'conv6', Stage[]> = {
 
 const VGG19_STAGES: Stage[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512];
 
+/** A prunable weight of a zoo model: PyTorch name, shape ([out, in] or [c_out, c_in, 3, 3]), kind. */
+export interface WeightShape {
+  name: string;
+  shape: number[];
+  kind: 'linear' | 'conv';
+}
+
+/**
+ * The prunable weights `name` has for inputs of `inputShape`, in layer order, from the stage
+ * tables alone: nothing is allocated (building vgg19 takes about 240 MB), so configs can be
+ * checked cheaply. It follows the builders below (3x3 "same" convs, 2x2 max-pools);
+ * test/models/zoo.test.ts checks it against every built model.
+ */
+export function prunableWeightShapes(name: ModelName, inputShape: [number, number, number], classes: number): WeightShape[] {
+  if (!MODEL_NAMES.includes(name)) throw new UserError(`unknown model "${String(name)}"; models are: ${MODEL_NAMES.join(', ')}`);
+  const out: WeightShape[] = [];
+  const linear = (layer: string, inFeatures: number, outFeatures: number) => out.push({ name: `${layer}.weight`, shape: [outFeatures, inFeatures], kind: 'linear' });
+  let [c, h, w] = inputShape;
+  if (name === 'lenet-300-100') {
+    linear('fc1', c * h * w, 300);
+    linear('fc2', 300, 100);
+    linear('fc3', 100, classes);
+    return out;
+  }
+  const vgg = name === 'vgg19';
+  let i = 0;
+  for (const s of vgg ? VGG19_STAGES : CONV_STAGES[name]) {
+    if (s === 'M') {
+      [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+      if (h < 1 || w < 1) throw new UserError(`model ${name} cannot take inputs of shape [${inputShape}]: too small for its max-pools`);
+      i += 1;
+    } else {
+      out.push({ name: `features.${i}.weight`, shape: [s, c, 3, 3], kind: 'conv' });
+      c = s;
+      i += vgg ? 3 : 2; // conv, (batch norm,) ReLU
+    }
+  }
+  if (vgg) {
+    if (h !== w) throw new UserError(`model ${name} cannot take inputs of shape [${inputShape}]: vgg19 needs square feature maps, has ${h}x${w}`);
+    linear('classifier', c, classes); // after a global average pool
+  } else {
+    linear('classifier.0', c * h * w, 256);
+    linear('classifier.2', 256, 256);
+    linear('classifier.4', 256, classes);
+  }
+  return out;
+}
+
 /** Tracks the current per-example shape while layers are stacked. */
 class Builder<A extends FloatArray> {
   readonly layers: Layer<A>[] = [];

@@ -4,6 +4,7 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } 
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { CIFAR10_CLASSES, KNOWN_NORMALIZATION, loadDataset } from '../../src/data/index.js';
+import { INPUT_SHAPES, TRAIN_SIZES } from '../../src/data/builtin.js';
 import { tempDir } from './make-files.js';
 
 const RECORD = 3073;
@@ -47,6 +48,9 @@ test('CIFAR-10 binary batches: 50,000 / 10,000 images [3, 32, 32] with labels an
   assert.equal(ds.train.count, 50000);
   assert.equal(ds.test.count, 10000);
   assert.deepEqual(ds.shape, [3, 32, 32]);
+  // what configs are checked against before anything is loaded
+  assert.deepEqual(ds.shape, INPUT_SHAPES.cifar10);
+  assert.equal(ds.train.count, TRAIN_SIZES.cifar10);
   assert.deepEqual(ds.classes, CIFAR10_CLASSES);
   assert.deepEqual(ds.mean, KNOWN_NORMALIZATION.cifar10.mean);
   // training example 10000 * f + r is record r of batch f

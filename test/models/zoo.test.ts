@@ -5,6 +5,7 @@ import { countParams, countPrunableWeights, createModel, MODEL_NAMES } from '../
 import type { ModelName } from '../../src/prune/config.js';
 import { UserError } from '../../src/errors.js';
 import { readFileSync } from 'node:fs';
+import { prunableWeightShapes } from '../../src/models/zoo.js';
 
 /** test/fixtures/torch/zoo.json (scripts/torch_fixtures.py), from source or from dist. */
 function zooFixture(): { models: Array<{ model: ModelName; inputShape: [number, number, number]; state: Array<[string, number[]]>; prunable: number; params: number }> } {
@@ -136,4 +137,24 @@ test('bad model requests are UserErrors naming the problem', () => {
 test('state-dict names, order and shapes equal those of the PyTorch definitions (fixture from torch), for every model and input', () => {
   // vgg19 is checked in its own test above
   for (const e of zooFixture().models.filter((q) => q.model !== 'vgg19')) assertMatchesTorch(model_(e.model, e.inputShape), e.model, e.inputShape);
+});
+
+test('prunableWeightShapes gives the names, shapes and kinds of the built models (and of torch) without building them, for every model and input', () => {
+  const fromModel = (m: ReturnType<typeof createModel>) => m.prunableParams().map((p) => ({ name: p.name, shape: p.shape, kind: p.kind }));
+  for (const e of zooFixture().models) {
+    const shapes = prunableWeightShapes(e.model, e.inputShape, 10);
+    // torch's Linear and Conv weights: the state entries of 2 or 4 dimensions
+    const torch = e.state.filter(([, shape]) => shape.length >= 2).map(([name, shape]) => ({ name, shape, kind: shape.length === 4 ? 'conv' : 'linear' }));
+    assert.deepEqual(shapes, torch, `${e.model} [${e.inputShape}] against torch`);
+    // vgg19 is built once below (about 240 MB and seconds per build), the others are shared builds
+    if (e.model !== 'vgg19') assert.deepEqual(shapes, fromModel(model_(e.model, e.inputShape)), `${e.model} [${e.inputShape}]`);
+  }
+  assert.deepEqual(new Set(zooFixture().models.map((e) => e.model)), new Set(MODEL_NAMES), 'the fixture covers every model');
+  assert.deepEqual(prunableWeightShapes('vgg19', CIFAR, 10), fromModel(createModel('vgg19', kernels, { seed: 0, inputShape: CIFAR, classes: 10 })));
+  assert.deepEqual(prunableWeightShapes('conv2', [3, 20, 12], 7), fromModel(createModel('conv2', kernels, { seed: 0, inputShape: [3, 20, 12], classes: 7 })));
+  // inputs buildModel refuses are refused
+  assert.throws(() => createModel('conv6', kernels, { seed: 0, inputShape: [3, 4, 4], classes: 10 }), UserError);
+  assert.throws(() => prunableWeightShapes('conv6', [3, 4, 4], 10), (e: unknown) => e instanceof UserError && /conv6 cannot take inputs of shape \[3,4,4\]/.test(e.message));
+  assert.throws(() => prunableWeightShapes('vgg19', [3, 32, 64], 10), (e: unknown) => e instanceof UserError && /square/.test(e.message));
+  assert.throws(() => prunableWeightShapes('resnet' as ModelName, MNIST, 10), (e: unknown) => e instanceof UserError && /unknown model "resnet"/.test(e.message));
 });
