@@ -152,11 +152,12 @@ export const experimentSchema = topSchema.transform(deriveIterations).superRefin
       message: `model ${cfg.model} does not run on ${cfg.data.dataset}; allowed: ${allowed.join(', ')} or folder:<path>`,
     });
   }
-  if (cfg.pruning.rewindIteration >= cfg.training.iterations) {
+  // rewindIteration = iterations rewinds to the end of level 0's training (runLottery supports it)
+  if (cfg.pruning.rewindIteration > cfg.training.iterations) {
     ctx.addIssue({
       code: 'custom',
       path: ['pruning', 'rewindIteration'],
-      message: `must be below training.iterations (${cfg.training.iterations})`,
+      message: `must be at most training.iterations (${cfg.training.iterations})`,
     });
   }
   const ms = cfg.training.milestones;

@@ -113,7 +113,8 @@ function checkConfig(config: LotteryConfig, model: Sequential): void {
     }
   }
   for (const [field, v] of [['pruning.pConv', p.pConv], ['pruning.pFc', p.pFc], ['pruning.pOut', p.pOut], ['pruning.pGlobal', p.pGlobal]] as const) {
-    if (!(v >= 0 && v <= 1)) throw new UserError(`${field}: expected a fraction in [0, 1], got ${v}`);
+    // as the schema: 0 would prune nothing and 1 every remaining weight
+    if (!(v > 0 && v < 1)) throw new UserError(`${field}: expected a fraction between 0 and 1 (both excluded), got ${v}`);
   }
   if (!Number.isInteger(t.iterations) || t.iterations < 0) throw new UserError(`training.iterations: expected a whole number >= 0, got ${t.iterations}`);
   if (!Number.isInteger(p.rewindIteration) || p.rewindIteration < 0 || p.rewindIteration > t.iterations) {

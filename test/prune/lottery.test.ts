@@ -167,6 +167,17 @@ test('the run stops at the target density 10^-alpha', async () => {
 test('user errors name the field', async () => {
   await assert.rejects(run(tinyConfig({ pruning: { excludeFromPruning: ['fc9.weight'] } })), (e: Error) => e instanceof UserError && /pruning\.excludeFromPruning.*fc9\.weight/.test(e.message));
   await assert.rejects(run(tinyConfig({ pruning: { rewindIteration: 31 } })), (e: Error) => e instanceof UserError && /pruning\.rewindIteration/.test(e.message));
+  // fractions as the config schema allows them: strictly between 0 and 1
+  for (const [field, v] of [['pFc', 0], ['pOut', 1], ['pConv', 1.5], ['pGlobal', -0.1]] as const) {
+    await assert.rejects(run(tinyConfig({ pruning: { [field]: v } })), (e: Error) => e instanceof UserError && new RegExp(`pruning\\.${field}: expected a fraction between 0 and 1`).test(e.message), `${field} ${v}`);
+  }
+});
+
+test('rewindIteration = training.iterations rewinds every level to the end of level 0\'s training', async () => {
+  const { checkpoints } = await run(tinyConfig({ pruning: { rewindIteration: 30, maxLevels: 1 } }));
+  assert.equal(checkpoints.length, 2);
+  for (const [name, v] of checkpoints[0].trainedState) assert.deepEqual([...checkpoints[0].rewindState.get(name)!], [...v], name);
+  assert.deepEqual([...checkpoints[1].rewindState.get('fc1.weight')!], [...checkpoints[0].trainedState.get('fc1.weight')!]);
 });
 
 test('Algorithm 1 with global scope: base fractions from the global ranking; analysis exclusions', async () => {
