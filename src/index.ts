@@ -7,7 +7,7 @@ export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights
 export { buildReport, summaryTable, REPORT_FORMATS, type ReportInput, type ReportRun, type ReportFormat, type ReportResult } from './report/index.js';
 export { runLottery, ramanujanPreservingPrune, magnitudeScores, randomScores, snipScores, synflowScores, selectLayerwise, selectGlobal, pruneLowest, type LotteryCheckpoint, type LotteryConfig, type LevelRecord } from './prune/index.js';
 export { openStore, RunStore, executeRun, realEnvironment, parseExperimentConfig, experimentSchema, toLotteryConfig, configFields, PRESETS, findPreset, quickScale, resolveRun, runId, planSweep, runSweep, encodeEvent, decodeEvent, type ExperimentConfig, type RunSummary, type RunEnvironment, type SweepPlan, type SweepResult } from './experiment/index.js';
-export { analyzeLayers } from './graph/parallel.js';
+export { analyzeLayers, createAnalysisPool, type AnalysisPool } from './graph/parallel.js';
 export { analyzeLayer, graphMetrics, layerVerdicts, keepsProperty, networkRegime, regimeText, isCollapsed, biadjacencySize, type LayerInput, type GraphMetrics, type LayerAnalysis, type LayerVerdicts, type Regime, type Criterion, type CriterionSet, type Weighting } from './graph/index.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsTensor } from './io/safetensors.js';
 export { readOnnxWeights, type OnnxWeight } from './io/onnx.js';
