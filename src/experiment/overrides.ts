@@ -31,9 +31,39 @@ export function parseSetOption(text: string): Override {
   return { key, value };
 }
 
+/**
+ * Names no config key may have, anywhere (--set paths, config and sweep files): JavaScript's own
+ * object machinery. `__proto__` as a key would change an object's prototype instead of setting a
+ * value (prototype pollution), and all three make the schema library fail inside.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function reservedKeyProblem(name: string): string {
+  return `"${name}" is not allowed as a config key (an internal name of JavaScript objects)`;
+}
+
 function checkKeyPath(key: string, where: string): void {
   if (!/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(key)) {
     throw new UserError(`${where}: "${key}" is not a key path (names separated by dots, e.g. training.lr)`);
+  }
+  for (const part of key.split('.')) if (RESERVED_KEYS.has(part)) throw new UserError(`${where}: ${reservedKeyProblem(part)}`);
+}
+
+/**
+ * Throws a UserError naming `source` and the key path if `value` holds a reserved key at any depth
+ * (also inside dotted keys, as sweep grids use).
+ */
+export function checkReservedKeys(value: unknown, source: string, path = ''): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => checkReservedKeys(v, source, `${path}[${i}]`));
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  for (const key of Object.keys(value)) {
+    const full = path ? `${path}.${key}` : key;
+    const bad = key.split('.').find((part) => RESERVED_KEYS.has(part));
+    if (bad !== undefined) throw new UserError(`${source}: key "${full}": ${reservedKeyProblem(bad)}`);
+    checkReservedKeys((value as Record<string, unknown>)[key], source, full);
   }
 }
 

@@ -93,11 +93,11 @@ test("a level that prunes nothing ends the run ('nothing-pruned') instead of rep
 
 test('an empty training split is refused with the dataset named', () => {
   const ds = tinyDataset();
-  assert.doesNotThrow(() => checkDataset(ds, 60));
+  assert.doesNotThrow(() => checkDataset(ds));
   const empty = { ...ds, train: { count: 0, images: new Uint8Array(0), labels: new Uint8Array(0) } };
-  assert.throws(() => checkDataset(empty, 60), (e: unknown) => e instanceof UserError && /tiny: the training split is empty/.test(e.message));
+  assert.throws(() => checkDataset(empty), (e: unknown) => e instanceof UserError && /tiny: the training split is empty/.test(e.message));
   const emptyTest = { ...ds, test: { count: 0, images: new Uint8Array(0), labels: new Uint8Array(0) } };
-  assert.throws(() => checkDataset(emptyTest, 60), (e: unknown) => e instanceof UserError && /tiny: the test split is empty/.test(e.message));
+  assert.throws(() => checkDataset(emptyTest), (e: unknown) => e instanceof UserError && /tiny: the test split is empty/.test(e.message));
 });
 
 test('the CLI prints a user error as one line and a bug as an internal error with how to report it', () => {

@@ -12,6 +12,7 @@ import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
 import { collectOverride, interruptSignal, positiveInteger, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import { terminalSafe } from '../../terminal.js';
 
 function parseSeeds(value: string): number[] {
   const seeds = value.split(',').map((s) => Number(s.trim()));
@@ -61,7 +62,9 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .addOption(workspaceOption())
     .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; json: boolean; dryRun: boolean; workspace: string }) => {
       const plan = planSweep(source, { overrides: opts.set, quick: opts.quick, seeds: opts.seeds });
-      const write = (s: string) => void process.stdout.write(s);
+      // Labels come from sweep files and --set values: no control characters on the terminal
+      // (JSON lines escape them already).
+      const write = (s: string) => void process.stdout.write(opts.json ? s : terminalSafe(s, { keepNewlines: true }));
       if (opts.dryRun) {
         for (const r of plan.runs) write(`${r.id}  ${r.label}\n`);
         return;
