@@ -28,6 +28,7 @@ export function parseSetOption(text: string): Override {
   } catch (err) {
     throw new UserError(`--set ${text}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`);
   }
+  checkReservedKeys(value, `--set ${key}`);
   return { key, value };
 }
 

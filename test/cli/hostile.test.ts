@@ -212,6 +212,7 @@ test('hostile config keys and values: one message naming the key, nothing writte
     [['run', 'lenet-mnist', '--set', '__proto__.polluted=1'], /"__proto__" .*not allowed/],
     [['run', 'lenet-mnist', '--set', 'training.constructor=1'], /"constructor" .*not allowed/],
     [['run', 'lenet-mnist', '--set', 'prototype=1'], /"prototype" .*not allowed/],
+    [['run', 'lenet-mnist', '--set', 'training={__proto__: {lr: 1}}'], /--set training: key "__proto__": .*not allowed/],
     [['run', file('proto.yaml', 'model: lenet-300-100\n__proto__:\n  polluted: 1\n')], /proto\.yaml: .*"__proto__" .*not allowed/],
     [['run', file('nested.yaml', 'training:\n  constructor:\n    x: 1\n')], /nested\.yaml: .*training\.constructor.*not allowed/],
     [['run', file('proto.json', '{"__proto__": {"polluted": 1}}')], /proto\.json: .*"__proto__" .*not allowed/],
