@@ -28,7 +28,7 @@
  */
 import Database from 'better-sqlite3';
 import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { GraphMetrics, LayerVerdicts } from '../graph/types.js';
 import type { Algorithm1Attempt, Algorithm1Decision, LayerLevelRecord, LevelRecord } from '../prune/records.js';
@@ -652,12 +652,28 @@ function checkWritable(workspace: string, dir: string, dbPath: string | null): v
 }
 
 /**
- * Opens a database read-only. A WAL database needs its -shm file, which SQLite cannot make in a
- * folder it may not write; if no write-ahead log is pending there, the file is read into memory
- * instead and opened from that copy (marked as a rollback-journal database, header bytes 18-19,
- * which only the copy sees). A pending log (a -wal file with content) cannot be read that way.
+ * Opens a database for reading only. Where this process may write the workspace, a normal
+ * connection with `query_only` (so that closing it tidies the -wal and -shm files away, as a
+ * read-only connection cannot). Elsewhere a read-only connection; a WAL database needs its -shm
+ * file, which SQLite cannot make in a folder it may not write, so if no write-ahead log is pending
+ * there the file is read into memory and opened from that copy (marked as a rollback-journal
+ * database, header bytes 18-19, which only the copy sees). A pending log (a -wal file with
+ * content) cannot be read that way, and the message says so.
  */
 function openReadOnly(dbPath: string): Database.Database {
+  const writable = [dirname(dbPath), dbPath].every((p) => {
+    try {
+      accessSync(p, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (writable) {
+    const rw = new Database(dbPath, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    rw.pragma('query_only = ON');
+    return rw;
+  }
   const db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   try {
     db.prepare('SELECT COUNT(*) FROM sqlite_master').get();

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -15,7 +15,7 @@ import { referenceKernels } from '../../src/engine/reference.js';
 import { checkDataset } from '../../src/experiment/environment.js';
 import { resolveRun } from '../../src/experiment/resolve.js';
 import { executeRun, type RunReporter } from '../../src/experiment/runner.js';
-import { openStore } from '../../src/experiment/store.js';
+import { DATABASE_FILE, openStore } from '../../src/experiment/store.js';
 import { runLottery } from '../../src/prune/lottery.js';
 import type { LevelRecord } from '../../src/prune/records.js';
 import { tinyConfig, tinyDataset, tinyModel } from '../prune/tiny.js';
@@ -111,4 +111,38 @@ test('the CLI prints a user error as one line and a bug as an internal error wit
   assert.match(text, /^ramanujan: internal error \(a bug in ramanujan-lth, not a problem with your input\): TypeError: boom\n/);
   assert.match(text, /please report it/i);
   assert.match(text, /\n\s+at /, 'the stack trace is there for the report');
+});
+
+test('a damaged store, whichever page is damaged: opened, or refused in one line naming the file', async () => {
+  const ws = tmp('damaged');
+  const store = openStore(ws, { create: true });
+  const request = resolveRun('lenet-mnist', [{ key: 'pruning.maxLevels', value: 30 }, { key: 'training.iterations', value: 10 }], false);
+  await executeRun(request, { store, environment: standInEnvironment(), reporter: quiet });
+  store.close();
+  const dbPath = join(ws, DATABASE_FILE);
+  const original = readFileSync(dbPath);
+  const pageSize = original.readUInt16BE(16);
+  const copy = tmp('damaged-copy');
+  const copyPath = join(copy, DATABASE_FILE);
+  let refused = 0;
+  let several = 0;
+  for (let page = 1; page < original.length / pageSize; page++) {
+    // The second half of one page zeroed: cells, free blocks and pointers of that page go wrong.
+    const bytes = Buffer.from(original);
+    bytes.fill(0, page * pageSize + pageSize / 2, (page + 1) * pageSize);
+    writeFileSync(copyPath, bytes);
+    try {
+      openStore(copy, { readonly: true }).close();
+    } catch (err) {
+      assert.ok(err instanceof UserError, `page ${page}: a UserError, got ${String(err)}`);
+      assert.equal(err.message.includes('\n'), false, `page ${page}: one line, got ${err.message}`);
+      assert.match(err.message, new RegExp(`^${copyPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the database is damaged \\(`));
+      refused++;
+      if (/more problem/.test(err.message)) several++;
+    }
+    assert.deepEqual(readFileSync(copyPath), bytes, `page ${page}: left as it is`);
+  }
+  assert.ok(refused > 0 && several > 0, `some damage is found, some with several problems (${refused}, ${several})`);
+  copyFileSync(dbPath, copyPath);
+  openStore(copy, { readonly: true }).close();
 });
