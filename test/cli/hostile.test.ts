@@ -225,6 +225,7 @@ test('hostile config keys and values: one message naming the key, nothing writte
     [['run', 'lenet-mnist', '--set', 'training.epochs=1000000'], /training\.epochs: .*10000000 iterations/],
     [['run', 'lenet-mnist', '--set', 'pruning.maxLevels=100000'], /pruning\.maxLevels: got 100000; allowed: integer >= 0 and <= 1000/],
     [['run', 'lenet-mnist', '--threads', '1000'], /--threads.*at most \d+/],
+    [['sweep', 'lenet-mnist', '--workers', '100000'], /--workers.*at most \d+/],
     [['run', 'lenet-mnist', '--set', `data.dataDir=${join(root, 'no-such-data')}`], /data\.dataDir: .*no-such-data does not exist/],
   ];
   for (const [args, pattern] of cases) {

@@ -47,6 +47,17 @@ export function threadCount(value: string): number {
   return n;
 }
 
+/**
+ * --workers (sweeps): 1 to four per core. Each worker is a process with its own dataset and
+ * kernels; more only compete for the cores (and `--workers 1000` would start a thousand).
+ */
+export function workerCount(value: string): number {
+  const n = positiveInteger(value);
+  const most = 4 * availableParallelism();
+  if (n > most) throw new InvalidArgumentError(`at most ${most} (four per core of this machine), got "${value}"`);
+  return n;
+}
+
 export const workspaceOption = () => new Option('--workspace <dir>', 'workspace folder holding the run store').default(DEFAULT_WORKSPACE);
 
 /** The config keys, for the help text: generated from the schema. */

@@ -11,7 +11,7 @@ import { encodeEvent } from '../../experiment/events.js';
 import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
-import { collectOverride, interruptSignal, positiveInteger, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import { collectOverride, interruptSignal, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
 import { terminalSafe } from '../../terminal.js';
 
 function parseSeeds(value: string): number[] {
@@ -53,7 +53,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .command('sweep')
     .description('run a grid of experiments (a sweep file or a preset with its seeds/variants) over worker processes')
     .argument('<sweep|preset>', 'a sweep file (YAML/JSON with base, set, grid, variants, seeds) or a preset name')
-    .option('--workers <n>', 'concurrent worker processes (default: the number of cores)', positiveInteger)
+    .option('--workers <n>', 'concurrent worker processes, at most four per core (default: the number of cores)', workerCount)
     .option('--seeds <list>', 'seeds to run, e.g. 0,1,2 (replaces the sweep\'s)', parseSeeds)
     .option('--set <key=value>', 'override a config key in every run (repeatable)', collectOverride, [] as Override[])
     .option('--quick', 'scale every run down for a CPU', false)
