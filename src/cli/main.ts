@@ -21,7 +21,8 @@ export function buildProgram(): Command {
     .name('ramanujan')
     .description('Lottery tickets through a Ramanujan-graph lens: train, prune and analyse networks')
     .version(packageVersion(), '-V, --version')
-    .showHelpAfterError()
+    // A usage error is one line and a pointer to the help (the full help of `run` is 60 lines).
+    .showHelpAfterError('(run the command with --help for its usage)')
     .exitOverride();
   // Sub-commands register themselves here, one line each.
   registerRun(program);

@@ -259,3 +259,14 @@ test('names with terminal escape sequences are printed without them', () => {
   assert.match(analyze.stdout, /fc.*weight/);
   assert.doesNotMatch(analyze.stdout, /\u001b/, 'analyze: no escape sequence');
 });
+
+test('a usage error of the real CLI is one line and a pointer to --help, not the whole help', () => {
+  for (const args of [['run', 'lenet-mnist', '--threads', '1000'], ['run', 'lenet-mnist', '--set', '__proto__.x=1'], ['export', 'abcd']]) {
+    const r = real(args);
+    assert.equal(r.status, 1, args.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, `${args.join(' ')}:\n${r.stderr}`);
+    assert.match(lines[0], /^error: /);
+    assert.match(lines[1], /--help/);
+  }
+});
