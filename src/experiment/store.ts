@@ -228,6 +228,10 @@ export class RunStore {
     if (existsSync(dbPath) && statSync(dbPath).isDirectory()) {
       throw new UserError(`${dbPath}: is a folder, expected the run store file (a SQLite database); it was left as it is: use another --workspace`);
     }
+    // A FIFO would block the header check forever, a device would be read or written.
+    if (existsSync(dbPath) && !statSync(dbPath).isFile()) {
+      throw new UserError(`${dbPath}: is not a regular file (a device, FIFO or socket), expected the run store; it was left as it is: use another --workspace`);
+    }
     if (!existsSync(dbPath)) {
       if (!create || readonly) throw new UserError(`workspace ${workspace}: no run store (${DATABASE_FILE}) there; runs are made by ramanujan run`);
       guardWrite(dir, () => {

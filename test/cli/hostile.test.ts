@@ -33,15 +33,16 @@ interface Result {
   stderr: string;
 }
 
-function spawn(entry: string, args: string[], opts: { asNobody?: boolean; cwd?: string } = {}): Result {
+function spawn(entry: string, args: string[], opts: { asNobody?: boolean; cwd?: string; timeoutMs?: number } = {}): Result {
   const r = spawnSync(process.execPath, [...tsx, entry, ...args], {
     encoding: 'utf8',
     cwd: opts.cwd,
+    timeout: opts.timeoutMs,
     ...(opts.asNobody && asRoot ? { uid: 65534, gid: 65534 } : {}),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const cli = (args: string[], opts: { asNobody?: boolean; cwd?: string } = {}) => spawn(standIn, args, opts);
+const cli = (args: string[], opts: { asNobody?: boolean; cwd?: string; timeoutMs?: number } = {}) => spawn(standIn, args, opts);
 const real = (args: string[], opts: { asNobody?: boolean; cwd?: string } = {}) => spawn(realCli, args, opts);
 
 const tmp = (name: string) => {
@@ -170,6 +171,11 @@ test('odd stores: a folder named like the store, a store without tables, a damag
   mkdirSync(join(folderStore, DATABASE_FILE), { recursive: true });
   assertRefused(cli(['runs', '--workspace', folderStore]), /ramanujan\.sqlite: is a folder, expected the run store file/, 'a folder');
   assertRefused(cli([...RUN, '--workspace', folderStore]), /ramanujan\.sqlite: is a folder/, 'a folder (run)');
+  // A FIFO in its place: refused at once (reading its header would wait for a writer forever).
+  const fifoStore = join(root, 'fifo');
+  mkdirSync(fifoStore);
+  assert.equal(spawnSync('mkfifo', [join(fifoStore, DATABASE_FILE)]).status, 0, 'mkfifo');
+  assertRefused(cli(['runs', '--workspace', fifoStore], { timeoutMs: 60_000 }), /ramanujan\.sqlite: is not a regular file/, 'a FIFO');
 
   // The project's application_id but no tables (rollback journal, as a half-made store would be).
   const empty = join(root, 'b');
