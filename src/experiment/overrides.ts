@@ -50,21 +50,30 @@ function checkKeyPath(key: string, where: string): void {
   for (const part of key.split('.')) if (RESERVED_KEYS.has(part)) throw new UserError(`${where}: ${reservedKeyProblem(part)}`);
 }
 
+/** How deep a config may nest (it needs 3: pruning.bound.criterion; sweeps a few more). */
+export const MAX_CONFIG_DEPTH = 32;
+
 /**
  * Throws a UserError naming `source` and the key path if `value` holds a reserved key at any depth
- * (also inside dotted keys, as sweep grids use).
+ * (also inside dotted keys, as sweep grids use), or nests deeper than MAX_CONFIG_DEPTH (which
+ * would only overflow the stack of whatever reads it next). Iterative, so any depth is safe here.
  */
-export function checkReservedKeys(value: unknown, source: string, path = ''): void {
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => checkReservedKeys(v, source, `${path}[${i}]`));
-    return;
-  }
-  if (typeof value !== 'object' || value === null) return;
-  for (const key of Object.keys(value)) {
-    const full = path ? `${path}.${key}` : key;
-    const bad = key.split('.').find((part) => RESERVED_KEYS.has(part));
-    if (bad !== undefined) throw new UserError(`${source}: key "${full}": ${reservedKeyProblem(bad)}`);
-    checkReservedKeys((value as Record<string, unknown>)[key], source, full);
+export function checkReservedKeys(value: unknown, source: string): void {
+  const todo: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
+  while (todo.length > 0) {
+    const { value: v, path, depth } = todo.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_CONFIG_DEPTH) throw new UserError(`${source}: ${path || 'the config'} nests deeper than ${MAX_CONFIG_DEPTH} levels; a config needs a few`);
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => todo.push({ value: item, path: `${path}[${i}]`, depth: depth + 1 }));
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      const full = path ? `${path}.${key}` : key;
+      const bad = key.split('.').find((part) => RESERVED_KEYS.has(part));
+      if (bad !== undefined) throw new UserError(`${source}: key "${full}": ${reservedKeyProblem(bad)}`);
+      todo.push({ value: (v as Record<string, unknown>)[key], path: full, depth: depth + 1 });
+    }
   }
 }
 

@@ -24,11 +24,16 @@ export interface ConfigSource {
   name: string;
 }
 
+/** Largest config or sweep file read (they are a few KB; parsing YAML takes many times its size). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Reads a YAML or JSON file into a plain object. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
-    if (statSync(path).isDirectory()) throw fileError(path, 'is a folder, expected a YAML or JSON config file');
+    const stat = statSync(path);
+    if (stat.isDirectory()) throw fileError(path, 'is a folder, expected a YAML or JSON config file');
+    if (stat.size > MAX_CONFIG_BYTES) throw fileError(path, `is ${stat.size} bytes; a config or sweep file is at most ${MAX_CONFIG_BYTES} bytes (1 MiB)`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof UserError) throw err;
