@@ -2,8 +2,8 @@
  * The `ramanujan` command. Thin: each sub-command lives in its own module under
  * `src/cli/commands/`, parses its options and calls the library.
  */
-import { Command, CommanderError } from 'commander';
-import { UserError } from '../errors.js';
+import { Command } from 'commander';
+import { reportCliError } from './exit.js';
 import { packageVersion } from './version.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSweep } from './commands/sweep.js';
@@ -22,7 +22,8 @@ export function buildProgram(): Command {
     .name('ramanujan')
     .description('Lottery tickets through a Ramanujan-graph lens: train, prune and analyse networks')
     .version(packageVersion(), '-V, --version')
-    .showHelpAfterError()
+    // A usage error is one line and a pointer to the help (the full help of `run` is 60 lines).
+    .showHelpAfterError('(run the command with --help for its usage)')
     .exitOverride();
   // Sub-commands register themselves here, one line each.
   registerRun(program);
@@ -45,14 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit with 0; usage errors were already printed by commander.
-      return err.exitCode;
-    }
-    if (err instanceof UserError) {
-      process.stderr.write(`ramanujan: ${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
+    // Help and version exit with 0; usage errors were already printed by commander; user errors
+    // are one line; anything else is a bug, reported as an internal error (src/cli/exit.ts).
+    return reportCliError(err);
   }
 }
+
+export { reportCliError } from './exit.js';

@@ -3,6 +3,8 @@
  * named by the config. Tests and benchmarks pass other environments to executeRun.
  */
 import { join } from 'node:path';
+import type { Dataset } from '../data/types.js';
+import { UserError } from '../errors.js';
 import { loadDataset } from '../data/index.js';
 import { createKernels } from '../engine/index.js';
 import { runLottery } from '../prune/lottery.js';
@@ -26,8 +28,18 @@ export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
         trainSubset: config.data.trainSubset,
         testSubset: config.data.testSubset,
       });
+      checkDataset(dataset);
       const kernels = await createKernels({ threads: opts.threads });
       return { deps: { kernels, dataset }, close: () => kernels.close() };
     },
   };
+}
+
+/** A run needs images to train on and to test on: an empty split is the dataset's fault, named. */
+export function checkDataset(dataset: Dataset): void {
+  for (const [split, what] of [['train', 'training'], ['test', 'test']] as const) {
+    if (dataset[split].count === 0) {
+      throw new UserError(`${dataset.name}: the ${what} split is empty (${dataset.source}); a run needs ${what} images`);
+    }
+  }
 }

@@ -28,12 +28,52 @@ export function parseSetOption(text: string): Override {
   } catch (err) {
     throw new UserError(`--set ${text}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`);
   }
+  checkReservedKeys(value, `--set ${key}`);
   return { key, value };
+}
+
+/**
+ * Names no config key may have, anywhere (--set paths, config and sweep files): JavaScript's own
+ * object machinery. `__proto__` as a key would change an object's prototype instead of setting a
+ * value (prototype pollution), and all three make the schema library fail inside.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function reservedKeyProblem(name: string): string {
+  return `"${name}" is not allowed as a config key (an internal name of JavaScript objects)`;
 }
 
 function checkKeyPath(key: string, where: string): void {
   if (!/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(key)) {
     throw new UserError(`${where}: "${key}" is not a key path (names separated by dots, e.g. training.lr)`);
+  }
+  for (const part of key.split('.')) if (RESERVED_KEYS.has(part)) throw new UserError(`${where}: ${reservedKeyProblem(part)}`);
+}
+
+/** How deep a config may nest (it needs 3: pruning.bound.criterion; sweeps a few more). */
+export const MAX_CONFIG_DEPTH = 32;
+
+/**
+ * Throws a UserError naming `source` and the key path if `value` holds a reserved key at any depth
+ * (also inside dotted keys, as sweep grids use), or nests deeper than MAX_CONFIG_DEPTH (which
+ * would only overflow the stack of whatever reads it next). Iterative, so any depth is safe here.
+ */
+export function checkReservedKeys(value: unknown, source: string): void {
+  const todo: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
+  while (todo.length > 0) {
+    const { value: v, path, depth } = todo.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_CONFIG_DEPTH) throw new UserError(`${source}: ${path || 'the config'} nests deeper than ${MAX_CONFIG_DEPTH} levels; a config needs a few`);
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => todo.push({ value: item, path: `${path}[${i}]`, depth: depth + 1 }));
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      const full = path ? `${path}.${key}` : key;
+      const bad = key.split('.').find((part) => RESERVED_KEYS.has(part));
+      if (bad !== undefined) throw new UserError(`${source}: key "${full}": ${reservedKeyProblem(bad)}`);
+      todo.push({ value: (v as Record<string, unknown>)[key], path: full, depth: depth + 1 });
+    }
   }
 }
 

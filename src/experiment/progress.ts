@@ -10,6 +10,7 @@
 import type { LevelEvent, ProgressUpdate, RunDoneEvent, RunStartEvent } from './events.js';
 import { encodeEvent } from './events.js';
 import { levelRegimeText } from '../prune/records.js';
+import { terminalSafe } from '../terminal.js';
 import type { RunReporter } from './runner.js';
 
 type Write = (text: string) => void;
@@ -47,14 +48,14 @@ function levelLine(e: LevelEvent, maxLevels: number): string {
 
 function startLine(e: RunStartEvent): string {
   const what = e.mode === 'done' ? 'finished earlier, reporting the stored results' : e.mode === 'resume' ? `resuming after level ${e.resumeFrom}` : 'starting';
-  return `run ${e.run} (${e.label}): ${what}`;
+  return `run ${e.run} (${terminalSafe(e.label)}): ${what}`;
 }
 
 function doneLine(e: RunDoneEvent): string {
   if (e.status === 'done') {
     return `run ${e.run} done: ${e.levels} levels, density ${formatPercent(e.density)}, accuracy ${formatPercent(e.accuracy)}${e.stopReason ? ` (${e.stopReason})` : ''}`;
   }
-  return `run ${e.run} ${e.status} after ${e.levels} levels${e.error ? `: ${e.error}` : ''}`;
+  return `run ${e.run} ${e.status} after ${e.levels} levels${e.error ? `: ${terminalSafe(e.error)}` : ''}`;
 }
 
 /**

@@ -9,7 +9,7 @@ import { basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError, fileError } from '../errors.js';
 import { checkLayerNames } from './layer-names.js';
-import { applyOverrides, isPlainObject, type Override } from './overrides.js';
+import { applyOverrides, checkReservedKeys, isPlainObject, type Override } from './overrides.js';
 import { PRESETS, findPreset, quickScale, type Preset } from './presets.js';
 import { parseExperimentConfig, type ExperimentConfig } from './schema.js';
 
@@ -24,25 +24,32 @@ export interface ConfigSource {
   name: string;
 }
 
+/** Largest config or sweep file read (they are a few KB; parsing YAML takes many times its size). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Reads a YAML or JSON file into a plain object. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
-    if (statSync(path).isDirectory()) throw fileError(path, 'is a folder, expected a YAML or JSON config file');
+    const stat = statSync(path);
+    if (stat.isDirectory()) throw fileError(path, 'is a folder, expected a YAML or JSON config file');
+    if (stat.size > MAX_CONFIG_BYTES) throw fileError(path, `is ${stat.size} bytes; a config or sweep file is at most ${MAX_CONFIG_BYTES} bytes (1 MiB)`);
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   let data: unknown;
+  const json = extname(path).toLowerCase() === '.json';
   try {
-    // YAML is a superset of JSON, so one parser reads both.
-    data = text.trim() === '' ? {} : parseYaml(text);
+    // A .json file is read as strict JSON (YAML, a superset, would accept a trailing comma or
+    // comments that a JSON tool then rejects); anything else as YAML.
+    data = text.trim() === '' ? {} : json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    const kind = extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML';
-    throw fileError(path, `not valid ${kind}: ${(err as Error).message.split('\n')[0]}`);
+    throw fileError(path, `not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }
   if (!isPlainObject(data)) throw fileError(path, 'expected a mapping of config keys at the top level');
+  checkReservedKeys(data, path);
   return data;
 }
 
@@ -90,7 +97,25 @@ export function buildConfig(raw: Record<string, unknown>, overrides: readonly Ov
   let config = parseExperimentConfig(applyOverrides(raw, overrides), where);
   if (quick) config = parseExperimentConfig(applyOverrides(quickScale(config), overrides), `${where} with --quick`);
   checkLayerNames(config, where);
+  checkDataDir(config, where);
   return config;
+}
+
+/**
+ * A data.dataDir that does not exist is a mistake (a typo, an unmounted disk), not a request for
+ * the default location: refused here, before anything runs, instead of the dataset being looked
+ * up elsewhere (for MNIST, the copy bundled with the package).
+ */
+function checkDataDir(config: ExperimentConfig, where: string): void {
+  const dir = config.data.dataDir;
+  if (dir === null) return;
+  let isFolder = false;
+  try {
+    isFolder = statSync(dir).isDirectory();
+  } catch {
+    throw new UserError(`${where}: data.dataDir: ${dir} does not exist; give the folder holding the dataset files, or null for the default location`);
+  }
+  if (!isFolder) throw new UserError(`${where}: data.dataDir: ${dir} is a file, expected a folder`);
 }
 
 export interface ResolvedRun {

@@ -41,6 +41,14 @@ export function datasetKind(name: string): string | null {
   return (BUILTIN_DATASETS as readonly string[]).includes(head) ? head : null;
 }
 
+// Upper bounds, so that a typo cannot start a run that never ends or allocates what no machine has:
+// a batch is batchSize x image floats (65536 x 3x32x32 x 4 bytes = 805 MB); 10 million iterations
+// per level is 80 times VGG-19's full schedule; 1000 levels prune any net of the zoo to nothing
+// many times over (0.8^1000 < 1e-96), and a level that prunes nothing ends the run anyway.
+export const MAX_BATCH_SIZE = 65536;
+export const MAX_ITERATIONS = 10_000_000;
+export const MAX_LEVELS = 1000;
+
 const fraction = (dflt: number, what: string) =>
   z.number().gt(0).lt(1).default(dflt).describe(what);
 const layerNames = (what: string) => z.array(z.string().min(1)).default([]).describe(what);
@@ -68,8 +76,8 @@ const trainingSchema = z
     momentum: z.number().min(0).lt(1).default(0.9).describe('SGD momentum (SGD only)'),
     nesterov: z.boolean().default(false).describe('Nesterov momentum (SGD only)'),
     weightDecay: z.number().min(0).default(0).describe('L2 weight decay'),
-    batchSize: z.number().int().positive().default(60).describe('training minibatch size'),
-    iterations: z.number().int().positive().default(20000).describe('training iterations per pruning level'),
+    batchSize: z.number().int().positive().max(MAX_BATCH_SIZE).default(60).describe('training minibatch size'),
+    iterations: z.number().int().positive().max(MAX_ITERATIONS).default(20000).describe('training iterations per pruning level'),
     epochs: z.number().positive().nullable().default(null).describe('passes over the training set per level instead of iterations (null: use iterations)'),
     schedule: z.enum(['constant', 'cosine', 'step']).default('constant').describe('learning-rate schedule over the iterations of one level'),
     milestones: z.array(z.number().int().positive()).default([]).describe("'step' schedule: iterations at which the lr is multiplied by gamma"),
@@ -97,7 +105,7 @@ const pruningSchema = z
     rewindIteration: z.number().int().min(0).default(0).describe('iteration of the first training the surviving weights are reset to (0: the original lottery ticket)'),
     targetAlpha: z.number().positive().nullable().default(null).describe('stop once the density is <= 10^-alpha (null: no density target)'),
     targetScope: z.enum(['network', 'layer']).default('network').describe("'network': stop once the network's density is <= 10^-alpha; 'layer': every layer is pruned down to round(10^-alpha x its size) and no further, stop when all are there (Table 2)"),
-    maxLevels: z.number().int().min(0).default(50).describe('stop after this many pruning levels (level 0, the dense net, not counted)'),
+    maxLevels: z.number().int().min(0).max(MAX_LEVELS).default(50).describe('stop after this many pruning levels (level 0, the dense net, not counted)'),
     excludeFromPruning: layerNames('weights never pruned (PyTorch names, e.g. fc1.weight)'),
     snipBatches: z.number().int().positive().default(1).describe('SNIP: minibatches the gradient is averaged over'),
     // `true` switches Algorithm 1 on with its defaults, `false` off: handy with --set.
@@ -138,7 +146,12 @@ function deriveIterations(cfg: z.output<typeof topSchema>, ctx: z.core.$Refineme
     return z.NEVER;
   }
   const images = Math.min(size, cfg.data.trainSubset ?? size);
-  return { ...cfg, training: { ...cfg.training, iterations: Math.max(1, Math.ceil((epochs * images) / cfg.training.batchSize)) } };
+  const iterations = Math.max(1, Math.ceil((epochs * images) / cfg.training.batchSize));
+  if (iterations > MAX_ITERATIONS) {
+    ctx.addIssue({ code: 'custom', path: ['training', 'epochs'], message: `gives ${iterations} iterations per level, more than the bound of ${MAX_ITERATIONS} iterations` });
+    return z.NEVER;
+  }
+  return { ...cfg, training: { ...cfg.training, iterations } };
 }
 
 /** Checks that involve more than one field. */
@@ -346,11 +359,17 @@ function formatIssues(source: string, issues: readonly z.core.$ZodIssue[]): stri
     const allowed = field ? `; allowed: ${field.allowed}` : '';
     if (issue.code === 'custom') return `${path || '(config)'}: ${issue.message}`;
     if (!field) return `${path || '(config)'}: ${issue.message.replace(/^Invalid input: /, '')}${allowed}`;
-    const got = 'input' in issue && issue.input !== undefined ? `got ${JSON.stringify(issue.input)}` : 'missing';
+    const got = 'input' in issue && issue.input !== undefined ? `got ${describeInput(issue.input)}` : 'missing';
     return `${path}: ${got}${allowed}`;
   });
   const body = lines.join('\n');
   return lines.length === 1 ? `${source}: ${body}` : `${source}: ${lines.length} problems:\n${body}`;
+}
+
+/** A rejected value as the user wrote it: YAML's .inf and .nan (which JSON would print as null) by name. */
+function describeInput(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan (not a number)' : v > 0 ? '.inf (infinity)' : '-.inf (minus infinity)';
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
 }
 
 function keysUnder(path: string): string[] {

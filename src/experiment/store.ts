@@ -18,11 +18,17 @@
  * Safety of foreign files: the database file's header is checked (SQLite magic and this
  * project's application_id) before SQLite opens it, so a foreign or corrupt file is reported and
  * left untouched. A new database is built under a temporary name and linked into place, so no
- * other process ever sees it half-made.
+ * other process ever sees it half-made. The tables are checked and the database's integrity is
+ * quick-checked before anything (even the journal mode) is changed in an existing file.
+ *
+ * Reading commands (runs, export, report) open the store read-only, so they work in a workspace
+ * they cannot write (a read-only mount, another user's folder); writing ones check first that
+ * they can write there. A write that fails for want of space or by an I/O error is a UserError
+ * naming the workspace (SQLite rolls the transaction back, so the store stays as it was).
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { isCollapsed, networkRegime } from '../graph/bounds.js';
 import type { GraphMetrics, LayerVerdicts } from '../graph/types.js';
@@ -43,6 +49,8 @@ export const APPLICATION_ID = 0x524c5448;
 export const SCHEMA_VERSION = 2;
 /** How long a write waits for another process's transaction, in ms. */
 const BUSY_TIMEOUT_MS = 60_000;
+/** The tables a store must have (SCHEMA). */
+const TABLES = ['runs', 'levels', 'noisy_accuracies', 'layers', 'layer_metrics', 'decisions', 'attempts', 'events'];
 
 export type RunStatus = 'running' | 'interrupted' | 'failed' | 'done';
 
@@ -200,10 +208,11 @@ const now = () => new Date().toISOString();
 /**
  * Opens the store of a workspace. With `create` (what `ramanujan run` uses) a missing workspace
  * and database are made; without it a missing one is a UserError, so reading never leaves an
- * empty workspace behind.
+ * empty workspace behind. `readonly` (the reading commands) never writes anything, and works in a
+ * workspace this process cannot write.
  */
-export function openStore(workspace: string, opts: { create?: boolean } = {}): RunStore {
-  return RunStore.open(workspace, opts.create ?? false);
+export function openStore(workspace: string, opts: { create?: boolean; readonly?: boolean } = {}): RunStore {
+  return RunStore.open(workspace, opts.create ?? false, opts.readonly ?? false);
 }
 
 export class RunStore {
@@ -217,41 +226,60 @@ export class RunStore {
     this.db = db;
   }
 
-  static open(workspace: string, create: boolean): RunStore {
-    const store = RunStore.openDatabase(workspace, create);
+  static open(workspace: string, create: boolean, readonly = false): RunStore {
+    const store = RunStore.openDatabase(workspace, create, readonly);
     // Writers bring an older store up to date; readers read it as it is.
-    if (create) store.migrate();
+    if (create && !readonly) store.migrate();
     return store;
   }
 
-  private static openDatabase(workspace: string, create: boolean): RunStore {
+  private static openDatabase(workspace: string, create: boolean, readonly: boolean): RunStore {
     const dir = resolve(workspace);
     const dbPath = join(dir, DATABASE_FILE);
     if (existsSync(dir) && !statSync(dir).isDirectory()) {
       throw new UserError(`workspace ${workspace}: is a file, expected a folder`);
     }
+    if (existsSync(dbPath) && statSync(dbPath).isDirectory()) {
+      throw new UserError(`${dbPath}: is a folder, expected the run store file (a SQLite database); it was left as it is: use another --workspace`);
+    }
+    // A FIFO would block the header check forever, a device would be read or written.
+    if (existsSync(dbPath) && !statSync(dbPath).isFile()) {
+      throw new UserError(`${dbPath}: is not a regular file (a device, FIFO or socket), expected the run store; it was left as it is: use another --workspace`);
+    }
     if (!existsSync(dbPath)) {
-      if (!create) throw new UserError(`workspace ${workspace}: no run store (${DATABASE_FILE}) there; runs are made by ramanujan run`);
-      mkdirSync(dir, { recursive: true });
-      createDatabase(dbPath);
+      if (!create || readonly) throw new UserError(`workspace ${workspace}: no run store (${DATABASE_FILE}) there; runs are made by ramanujan run`);
+      guardWrite(dir, () => {
+        mkdirSync(dir, { recursive: true });
+        checkWritable(workspace, dir, null);
+        createDatabase(dbPath);
+      });
     }
     checkHeader(dbPath);
-    let db: Database.Database;
+    if (!readonly) checkWritable(workspace, dir, dbPath);
+    let db: Database.Database | null = null;
     try {
-      db = new Database(dbPath, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      const check = db.pragma('quick_check', { simple: true });
-      if (check !== 'ok') {
-        db.close();
-        throw new UserError(`${dbPath}: the database is damaged (${String(check)}); it was left as it is`);
+      db = readonly ? openReadOnly(dbPath) : new Database(dbPath, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      // Checked before anything is changed (the journal mode below), so a store we refuse is
+      // left exactly as it was.
+      const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+      const missing = TABLES.filter((t) => !tables.has(t));
+      if (missing.length > 0) {
+        const what = missing.length === TABLES.length ? 'has no tables' : `is missing tables ${missing.join(', ')}`;
+        throw new UserError(`${dbPath}: a run store that ${what} (a half-made or foreign store); it was left as it is: use another --workspace`);
       }
+      const problems = (db.pragma('quick_check') as Array<Record<string, unknown>>).map((r) => String(Object.values(r)[0]));
+      if (problems.length !== 1 || problems[0] !== 'ok') throw damaged(dbPath, problems);
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+      }
+      db.pragma('foreign_keys = ON');
     } catch (err) {
+      db?.close();
       if (err instanceof UserError) throw err;
       const code = (err as { code?: string }).code ?? '';
-      if (/CORRUPT|NOTADB/.test(code)) throw new UserError(`${dbPath}: the database is damaged (${(err as Error).message}); it was left as it is`);
-      throw err;
+      if (/CORRUPT|NOTADB/.test(code)) throw damaged(dbPath, [(err as Error).message]);
+      throw storeError(dir, err) ?? err;
     }
     return new RunStore(dir, db);
   }
@@ -267,13 +295,12 @@ export class RunStore {
    */
   private migrate(): void {
     if ((this.db.pragma('user_version', { simple: true }) as number) >= SCHEMA_VERSION) return;
-    this.db
-      .transaction(() => {
-        const columns = (this.db.prepare('PRAGMA table_info(layers)').all() as Array<{ name: string }>).map((c) => c.name);
-        if (!columns.includes('collapsed')) this.db.exec('ALTER TABLE layers ADD COLUMN collapsed INTEGER');
-        if ((this.db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })
-      .immediate();
+    const upgrade = this.db.transaction(() => {
+      const columns = (this.db.prepare('PRAGMA table_info(layers)').all() as Array<{ name: string }>).map((c) => c.name);
+      if (!columns.includes('collapsed')) this.db.exec('ALTER TABLE layers ADD COLUMN collapsed INTEGER');
+      if ((this.db.pragma('user_version', { simple: true }) as number) < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    });
+    guardWrite(this.workspace, () => upgrade.immediate());
   }
 
   /** Folder of a run's checkpoint files. */
@@ -320,7 +347,7 @@ export class RunStore {
     const me = currentOwner();
     const token = `${me.pid}-${Math.random().toString(36).slice(2)}`;
     const configText = canonicalJson(input.config);
-    return this.db
+    const claim = this.db
       .transaction((): Claim => {
         const existing = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(input.id) as RunRow | undefined;
         const t = now();
@@ -351,13 +378,13 @@ export class RunStore {
           )
           .run(t, me.pid, me.host, me.start, token, input.id);
         return { kind: 'claimed', token, run: this.getRun(input.id)!, created: false };
-      })
-      .immediate();
+      });
+    return guardWrite(this.workspace, () => claim.immediate());
   }
 
   /** Ends this process's hold on a run with its final status. */
   releaseRun(id: string, token: string, outcome: { status: Exclude<RunStatus, 'running'>; stopReason?: string | null; error?: string | null }): void {
-    this.db
+    const release = this.db
       .transaction(() => {
         this.requireHolder(id, token);
         const t = now();
@@ -368,8 +395,8 @@ export class RunStore {
              WHERE id = ?`,
           )
           .run(outcome.status, outcome.stopReason ?? null, outcome.error ?? null, t, outcome.status === 'done' ? t : null, id);
-      })
-      .immediate();
+      });
+    guardWrite(this.workspace, () => release.immediate());
   }
 
   private requireHolder(id: string, token: string): void {
@@ -386,7 +413,7 @@ export class RunStore {
    * Returns false if there was no such run. (`ramanujan demo --fresh`.)
    */
   deleteRun(id: string): boolean {
-    const deleted = this.db
+    const remove = this.db
       .transaction((): boolean => {
         const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
         if (!row) return false;
@@ -397,8 +424,8 @@ export class RunStore {
         this.db.prepare('DELETE FROM events WHERE run_id = ?').run(id);
         this.db.prepare('DELETE FROM runs WHERE id = ?').run(id);
         return true;
-      })
-      .immediate();
+      });
+    const deleted = guardWrite(this.workspace, () => remove.immediate());
     rmSync(this.runDir(id), { recursive: true, force: true });
     return deleted;
   }
@@ -433,7 +460,7 @@ export class RunStore {
        VALUES (${new Array(7 + ATTEMPT_FIELDS.length).fill('?').join(', ')})`,
     );
     const r = record;
-    this.db
+    const write = this.db
       .transaction(() => {
         this.requireHolder(id, token);
         // A level stored by an earlier attempt that died before its run moved on is replaced.
@@ -456,8 +483,8 @@ export class RunStore {
           d.attempts.forEach((a, j) => insertAttempt.run(id, r.level, i, j, a.fraction, a.removed, a.check, ...ATTEMPT_FIELDS.map((f) => a[f])));
         });
         this.db.prepare('UPDATE runs SET updated_at = ? WHERE id = ?').run(now(), id);
-      })
-      .immediate();
+      });
+    guardWrite(this.workspace, () => write.immediate());
   }
 
   /** The checkpoint bookkeeping of a run's stored levels, in level order. */
@@ -574,7 +601,8 @@ export class RunStore {
 
   /** Appends one event to the log (run start, resume, level, run done, failure...). */
   addEvent(runId: string | null, event: string, data: unknown): void {
-    this.db.prepare('INSERT INTO events (run_id, time, event, data) VALUES (?, ?, ?, ?)').run(runId, now(), event, JSON.stringify(data ?? {}));
+    const insert = this.db.prepare('INSERT INTO events (run_id, time, event, data) VALUES (?, ?, ?, ?)');
+    guardWrite(this.workspace, () => insert.run(runId, now(), event, JSON.stringify(data ?? {})));
   }
 
   events(runId: string): Array<{ time: string; event: string; data: unknown }> {
@@ -621,6 +649,97 @@ function toSummary(row: RunRow): RunSummary {
     finishedAt: row.finished_at,
     owner: status === 'running' ? owner : null,
   };
+}
+
+/** "the database is damaged" in one line: the first problem SQLite names and how many more. */
+function damaged(dbPath: string, problems: string[]): UserError {
+  const lines = problems.flatMap((p) => p.split('\n')).map((l) => l.trim()).filter((l) => l !== '' && !/^\*\*\* in database/.test(l));
+  const first = (lines[0] ?? 'unknown problem').slice(0, 160);
+  const more = lines.length > 1 ? `, and ${lines.length - 1} more problem${lines.length > 2 ? 's' : ''}` : '';
+  return new UserError(`${dbPath}: the database is damaged (${first}${more}); it was left as it is: restore it from a copy or use another --workspace`);
+}
+
+/**
+ * The UserError for a SQLite or system error that is the storage's fault, not a bug: a full disk,
+ * an I/O error, a read-only file or folder. Null for anything else.
+ */
+export function storeError(workspace: string, err: unknown): UserError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  const where = `workspace ${workspace}`;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
+    return new UserError(`${where}: the disk is full (${code}) while writing the run store; what was stored is intact: free some space and run the same command again to resume`);
+  }
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO') {
+    return new UserError(`${where}: input/output error (${code}) while using the run store; what was stored is intact: check the disk and run the same command again`);
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new UserError(`${where}: not writable (${code}); this command writes its run store: make the folder writable or use another --workspace`);
+  }
+  return null;
+}
+
+/** Runs a write, turning storage failures into UserErrors naming the workspace. */
+function guardWrite<T>(workspace: string, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    throw storeError(workspace, err) ?? err;
+  }
+}
+
+/** A UserError unless this process may write the workspace folder (and its database file). */
+function checkWritable(workspace: string, dir: string, dbPath: string | null): void {
+  for (const path of dbPath === null ? [dir] : [dir, dbPath]) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new UserError(`workspace ${workspace}: not writable (${code}${path === dir ? '' : ` on ${DATABASE_FILE}`}); this command writes its run store: make the folder writable or use another --workspace`);
+    }
+  }
+}
+
+/**
+ * Opens a database for reading only. Where this process may write the workspace, a normal
+ * connection with `query_only` (so that closing it tidies the -wal and -shm files away, as a
+ * read-only connection cannot). Elsewhere a read-only connection; a WAL database needs its -shm
+ * file, which SQLite cannot make in a folder it may not write, so if no write-ahead log is pending
+ * there the file is read into memory and opened from that copy (marked as a rollback-journal
+ * database, header bytes 18-19, which only the copy sees). A pending log (a -wal file with
+ * content) cannot be read that way, and the message says so.
+ */
+function openReadOnly(dbPath: string): Database.Database {
+  const writable = [dirname(dbPath), dbPath].every((p) => {
+    try {
+      accessSync(p, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (writable) {
+    const rw = new Database(dbPath, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    rw.pragma('query_only = ON');
+    return rw;
+  }
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  try {
+    db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+    return db;
+  } catch (err) {
+    db.close();
+    const code = (err as { code?: string }).code ?? '';
+    if (!code.startsWith('SQLITE_READONLY') && code !== 'SQLITE_CANTOPEN') throw err;
+    const wal = `${dbPath}-wal`;
+    if (existsSync(wal) && statSync(wal).size > 0) {
+      throw new UserError(`${dbPath}: cannot be read without writing its folder: it has a pending write-ahead log (${DATABASE_FILE}-wal); run any ramanujan command on it once with write access`);
+    }
+    const bytes = readFileSync(dbPath);
+    bytes[18] = 1;
+    bytes[19] = 1;
+    return new Database(bytes, { readonly: true });
+  }
 }
 
 /**

@@ -12,7 +12,8 @@
  * Stops after a level when: its density is at or below 10^-targetAlpha ('target-density'; this
  * level is not scored or pruned; the plain algorithms shorten the pruning step before it so that
  * the run lands on that density, see fractionsLandingOn), it was level `maxLevels` ('max-levels'), or, with the bound,
- * Algorithm 1 changed no layer ('no-layer-changed').
+ * Algorithm 1 changed no layer ('no-layer-changed'), or, without it, the level pruned nothing ('nothing-pruned':
+ * every later level would train, store and report the same network again).
  *
  * With `targetScope: 'layer'` (Table 2's protocol, NOTES section 6) the target is per layer: every
  * prunable layer not excluded is pruned by its fraction each level but never below its floor
@@ -362,6 +363,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
         nextMasks = pruned.masks;
         decisions = pruned.decisions;
         if (decisions !== null && decisions.every((d) => d.removed === 0)) stopReason = 'no-layer-changed';
+        else if (decisions === null && [...nextMasks.values()].reduce((s, m) => s + countRemaining(m), 0) === remaining) stopReason = 'nothing-pruned';
       } else {
         nextMasks = model.masks();
       }

@@ -7,6 +7,7 @@ import { stringify } from 'csv-stringify/sync';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Cell, VegaLiteSpec } from './charts.js';
+import { csvSafeCell } from './csv.js';
 
 /** PNG resolution: print quality. SVG user units are CSS pixels, 96 per inch. */
 export const PNG_DPI = 300;
@@ -50,12 +51,15 @@ export function svgToPng(svg: string, dpi = PNG_DPI): Buffer {
   return resvg.render().asPng();
 }
 
-/** CSV text (RFC 4180, header line). +-Infinity is written `inf` / `-inf`, null as an empty cell. */
+/**
+ * CSV text (RFC 4180, header line). +-Infinity is written `inf` / `-inf`, null as an empty cell;
+ * text cells that would start a spreadsheet formula get a leading quote (src/report/csv.ts).
+ */
 export function toCsv(columns: string[], rows: Array<Record<string, Cell | undefined>>): string {
   const cell = (v: Cell | undefined): string => {
     if (v === null || v === undefined) return '';
     if (typeof v === 'number') return v === Infinity ? 'inf' : v === -Infinity ? '-inf' : String(v);
-    return String(v);
+    return csvSafeCell(String(v));
   };
   return stringify(
     rows.map((r) => columns.map((c) => cell(r[c]))),

@@ -188,7 +188,9 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
   const id = runId(cfg);
   const records = store.levelRecords(id);
   store.close();
-  const out = join(ws, 'ticket.safetensors');
+  // The export goes outside the workspace (inside it is refused: test/cli/hostile.test.ts).
+  const outDir = tmp('export-out');
+  const out = join(outDir, 'ticket.safetensors');
   const r = exportLevel({ workspace: ws, run: id.slice(0, 6), level: 2, out, weights: 'trained' });
   assert.equal(r.masks, 3);
   const file = readSafetensors(out);
@@ -207,19 +209,19 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
     for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.equal(weight[i], 0);
   }
   // Level 0 is dense.
-  exportLevel({ workspace: ws, run: id, level: 0, out, weights: 'rewind' });
+  exportLevel({ workspace: ws, run: id, level: 0, out, weights: 'rewind', force: true });
   const dense = readSafetensors(out);
   assert.ok(dense.tensors.get('fc2.weight_mask')!.data.every((v) => v === 1));
   // The rewound ticket at level 3: rewind weights under level 3's mask.
-  exportLevel({ workspace: ws, run: id, level: 3, out, weights: 'rewind' });
+  exportLevel({ workspace: ws, run: id, level: 3, out, weights: 'rewind', force: true });
   const ticket = readSafetensors(out);
   const m = ticket.tensors.get('fc1.weight_mask')!.data;
   const w = ticket.tensors.get('fc1.weight')!.data;
   const rewind = readSafetensors(join(ws, 'runs', id, 'rewind.safetensors')).tensors.get('fc1.weight')!.data;
   for (let i = 0; i < m.length; i++) assert.equal(w[i], rewind[i] * m[i]);
-  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 9, out, weights: 'trained' }), /no level 9 \(stored: levels 0-5\)/);
-  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 1, out: join(ws, 'no', 'such', 'dir.safetensors'), weights: 'trained' }), UserError);
-  assert.equal(existsSync(join(ws, 'no')), false);
+  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 9, out, weights: 'trained', force: true }), /no level 9 \(stored: levels 0-5\)/);
+  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 1, out: join(outDir, 'no', 'such', 'dir.safetensors'), weights: 'trained' }), UserError);
+  assert.equal(existsSync(join(outDir, 'no')), false);
 });
 
 test('checkpoint and export shapes are the PyTorch shapes of every zoo model (conv, BN buffers)', () => {

@@ -1,11 +1,11 @@
 /**
  * The experiment commands (run, sweep, runs, export, presets) wired to the stand-in loop, as a
- * program the tests spawn (and kill). Error handling as in src/cli/main.ts.
+ * program the tests spawn (and kill). Error handling as in src/cli/main.ts (src/cli/exit.ts).
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../src/errors.js';
+import { reportCliError } from '../../src/cli/exit.js';
 import { register as registerExport } from '../../src/cli/commands/export.js';
 import { register as registerMerge } from '../../src/cli/commands/merge.js';
 import { register as registerPresets } from '../../src/cli/commands/presets.js';
@@ -34,10 +34,6 @@ if (process.argv.length > 2) {
   try {
     await program.parseAsync(process.argv.slice(2), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) process.exitCode = err.exitCode;
-    else if (err instanceof UserError) {
-      process.stderr.write(`ramanujan: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-    } else throw err;
+    process.exitCode = reportCliError(err);
   }
 }

@@ -19,6 +19,8 @@ import { networkRegime, regimeText } from '../../graph/index.js';
 import { analyzeLayers } from '../../graph/parallel.js';
 import type { Criterion, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime } from '../../graph/types.js';
 import { readModelLayers } from '../../io/model.js';
+import { csvSafeCell } from '../../report/csv.js';
+import { terminalSafe } from '../../terminal.js';
 
 const ALL_CRITERIA: Criterion[] = ['UE', 'UD', 'WE', 'WD'];
 const DEFAULT_CRITERIA = 'UE,UD,WE';
@@ -142,8 +144,9 @@ function csvValue(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (v === Infinity) return 'Infinity';
   if (v === -Infinity) return '-Infinity';
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  // Text (a layer name from the file) cannot start a spreadsheet formula; numbers stay numbers.
+  const s = typeof v === 'string' ? csvSafeCell(v) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function reportCsv(r: ModelReport): string {
@@ -181,7 +184,7 @@ export function reportTable(r: ModelReport): string {
         : `${(['UE', 'UD', 'WE', 'WD'] as Criterion[]).map((c) => `${c}${v[c] ? '+' : '-'}`).join(' ')}  => ${keepsUnder(v, r.criteria) ? 'keeps' : 'lost'}`;
     for (const [label, m] of [['U', a.unweighted], ['W', a.weighted]] as const) {
       rows.push([
-        label === 'U' ? a.name : '',
+        label === 'U' ? terminalSafe(a.name) : '',
         label,
         label === 'U' ? a.shape.join('x') : '',
         label === 'U' ? String(a.edges) : '',

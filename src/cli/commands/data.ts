@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { datasetInfo, loadDataset, type DatasetInfo } from '../../data/index.js';
+import { terminalSafe } from '../../terminal.js';
 
 export interface DataInfoOptions {
   dataDir?: string;
@@ -23,7 +24,8 @@ function formatInfo(info: DatasetInfo): string {
     ['mean', fixed(info.mean)],
     ['std', fixed(info.std)],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(8)} ${v}`).join('\n') + '\n';
+  // Class names and the source come from folder and file names: no control characters.
+  return rows.map(([k, v]) => `${k.padEnd(8)} ${terminalSafe(v)}`).join('\n') + '\n';
 }
 
 /** The command's work, callable without spawning a process; returns what it prints. */

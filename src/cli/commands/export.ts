@@ -7,15 +7,22 @@
  *
  * In PyTorch: `t = safetensors.torch.load_file(FILE)`, then
  * `model.load_state_dict({k: v for k, v in t.items() if not k.endswith('_mask')})`.
+ *
+ * The output is checked before anything is read (src/io/atomic.ts checkOutputFile): a name ending
+ * in .safetensors, not inside the workspace (its store and checkpoints), not a folder, device or
+ * link, and not an existing file unless --force. The file is written under a temporary name in its
+ * folder and moved into place, so a failed export leaves nothing behind.
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { UserError } from '../../errors.js';
+import { extname, join } from 'node:path';
+import { UserError, fileError } from '../../errors.js';
+import { checkOutputFile, publishFile } from '../../io/atomic.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import { levelMasks, readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
 import { openStore } from '../../experiment/store.js';
+import { terminalSafe } from '../../terminal.js';
 import { workspaceOption } from './run.js';
 
 export interface ExportResult {
@@ -25,8 +32,12 @@ export interface ExportResult {
 }
 
 /** Writes the export file of one level of a run (the library side of the command). */
-export function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind' }): ExportResult {
-  const store = openStore(opts.workspace);
+export function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind'; force?: boolean }): ExportResult {
+  checkOutputFile(opts.out, { force: opts.force, protect: [{ folder: opts.workspace, what: 'workspace' }] });
+  if (extname(opts.out).toLowerCase() !== '.safetensors') {
+    throw fileError(opts.out, 'export writes safetensors only; give a file name ending in .safetensors');
+  }
+  const store = openStore(opts.workspace, { readonly: true });
   try {
     const id = store.resolveRunId(opts.run);
     const states = store.levelStates(id);
@@ -56,14 +67,15 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
     }
     for (const [name, m] of masks) out.set(`${name}_mask`, m);
     const record = store.levelRecords(id).find((r) => r.level === opts.level);
-    writeSafetensors(opts.out, out, {
+    const metadata = {
       format: 'pt',
       run: id,
       level: String(opts.level),
       weights: opts.weights,
       density: String(record?.density ?? ''),
       model: store.getRun(id)?.config.model ?? '',
-    });
+    };
+    publishFile(opts.out, (tmp) => writeSafetensors(tmp, out, metadata), { overwrite: opts.force ?? false });
     return { path: opts.out, tensors: out.size, masks: masks.size };
   } finally {
     store.close();
@@ -82,9 +94,10 @@ export function register(program: Command): void {
     })
     .requiredOption('--out <file>', 'output .safetensors file')
     .addOption(new Option('--weights <which>', 'trained weights, or rewound weights under the mask (the ticket)').choices(['trained', 'rewind']).default('trained'))
+    .option('--force', 'replace --out if it exists (never a file of the workspace)', false)
     .addOption(workspaceOption())
-    .action((run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string }) => {
-      const r = exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights });
-      process.stdout.write(`wrote ${r.path}: ${r.tensors} tensors (${r.masks} masks)\n`);
+    .action((run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string; force: boolean }) => {
+      const r = exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights, force: opts.force });
+      process.stdout.write(`wrote ${terminalSafe(r.path)}: ${r.tensors} tensors (${r.masks} masks)\n`);
     });
 }

@@ -6,10 +6,12 @@
  */
 import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { idJson } from '../../experiment/run-id.js';
 import { DEFAULT_WORKSPACE, openStore, type RunSummary } from '../../experiment/store.js';
+import { terminalSafe } from '../../terminal.js';
 import { algorithmLabel, buildReport, REPORT_FORMATS, runIdentity, summaryTable, type ReportFormat, type ReportRun } from '../../report/index.js';
 
 export function parseFormats(text: string): ReportFormat[] {
@@ -68,6 +70,21 @@ function flatten(value: unknown, prefix = '', out = new Map<string, string>()): 
   return out;
 }
 
+/**
+ * The report's --out must be a folder or not exist yet (it is made): an existing file, device or
+ * FIFO is refused before anything is read, and left as it is.
+ */
+export function checkOutputFolder(dir: string): void {
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(dir).isDirectory();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new UserError(`${dir}: cannot be examined (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  if (!isFolder) throw new UserError(`${dir}: is a file, expected a folder for the report (--out names a folder); it was left as it is`);
+}
+
 export function register(program: Command): void {
   program
     .command('report')
@@ -82,7 +99,9 @@ export function register(program: Command): void {
       const formats = parseFormats(opts.format);
       if (!opts.all && ids.length === 0) throw new UserError('report: name runs by id (see ramanujan runs) or give --all');
       if (opts.all && ids.length > 0) throw new UserError('report: give run ids or --all, not both');
-      const store = openStore(opts.workspace);
+      const outDir = opts.out ?? join(opts.workspace, 'report');
+      checkOutputFolder(outDir);
+      const store = openStore(opts.workspace, { readonly: true });
       let summaries: RunSummary[];
       const records = new Map<string, ReturnType<typeof store.levelRecords>>();
       try {
@@ -97,7 +116,7 @@ export function register(program: Command): void {
       }
       const withLevels = summaries.filter((s) => (records.get(s.id)?.length ?? 0) > 0);
       for (const s of summaries)
-        if (!withLevels.includes(s)) process.stderr.write(`ramanujan report: run ${s.id} (${s.label}) has no level yet; left out\n`);
+        if (!withLevels.includes(s)) process.stderr.write(`ramanujan report: run ${s.id} (${terminalSafe(s.label)}) has no level yet; left out\n`);
       if (withLevels.length === 0) throw new UserError(`report: no run with a stored level in ${opts.workspace}`);
 
       const keyed = withLevels.map((s) => {
@@ -107,14 +126,13 @@ export function register(program: Command): void {
       const names = nameGroups(keyed);
       const runs = keyed.map(({ key, run }) => ({ ...run, group: names.get(key)! }));
 
-      const outDir = opts.out ?? join(opts.workspace, 'report');
       const { files } = await buildReport({ runs, outDir, formats, title: opts.title });
 
       for (const run of runs) {
-        process.stdout.write(`\nrun ${run.id}  ${run.label}  [${run.group}]  ${run.status}\n`);
+        process.stdout.write(`\nrun ${run.id}  ${terminalSafe(run.label)}  [${terminalSafe(run.group)}]  ${run.status}\n`);
         process.stdout.write(`${summaryTable(run.records)}\n`);
       }
       const page = files.find((f) => f.endsWith('report.html'));
-      process.stdout.write(`\n${files.length} files written to ${outDir}${page ? `; open ${page}` : ''}\n`);
+      process.stdout.write(terminalSafe(`\n${files.length} files written to ${outDir}${page ? `; open ${page}` : ''}\n`, { keepNewlines: true }));
     });
 }

@@ -4,6 +4,7 @@
  * an unfinished one.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.js';
 import { realEnvironment } from '../../experiment/environment.js';
 import { parseSetOption, type Override } from '../../experiment/overrides.js';
@@ -32,6 +33,28 @@ export function collectOverride(value: string, previous: Override[]): Override[]
 export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number >= 1, got "${value}"`);
+  return n;
+}
+
+/**
+ * --threads: 1 to the cores of this machine. Compute threads beyond the cores only wait for each
+ * other, and each holds its own buffers; `--threads 1000` would start a thousand workers.
+ */
+export function threadCount(value: string): number {
+  const n = positiveInteger(value);
+  const cores = availableParallelism();
+  if (n > cores) throw new InvalidArgumentError(`at most ${cores} (the cores of this machine), got "${value}"`);
+  return n;
+}
+
+/**
+ * --workers (sweeps): 1 to four per core. Each worker is a process with its own dataset and
+ * kernels; more only compete for the cores (and `--workers 1000` would start a thousand).
+ */
+export function workerCount(value: string): number {
+  const n = positiveInteger(value);
+  const most = 4 * availableParallelism();
+  if (n > most) throw new InvalidArgumentError(`at most ${most} (four per core of this machine), got "${value}"`);
   return n;
 }
 
@@ -69,7 +92,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .addOption(workspaceOption())
     .option('--quick', 'scale the experiment down for a CPU (fewer iterations and levels; recorded in the config)', false)
     .option('--json', 'print one JSON event per line (run-start, level, run-done)', false)
-    .option('--threads <n>', 'compute threads (default: all cores)', positiveInteger)
+    .option('--threads <n>', 'compute threads, at most the cores (default: all cores)', threadCount)
     .option('--force', 'take the run over even if another host seems to hold it', false)
     .addHelpText('after', configHelp())
     .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; force: boolean }) => {

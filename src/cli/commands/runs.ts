@@ -7,6 +7,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { formatPercent } from '../../experiment/progress.js';
 import { openStore } from '../../experiment/store.js';
+import { terminalSafe } from '../../terminal.js';
 import { workspaceOption } from './run.js';
 
 export function register(program: Command): void {
@@ -17,14 +18,15 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
     .option('--delete <run-ids...>', 'delete these runs (ids or unique prefixes): their records and checkpoints')
     .action((opts: { workspace: string; json: boolean; delete?: string[] }) => {
-      const store = openStore(opts.workspace);
+      // Listing only reads (so it works in a read-only workspace); --delete writes.
+      const store = openStore(opts.workspace, { readonly: !opts.delete });
       try {
         if (opts.delete) {
           const ids = [...new Set(opts.delete.map((prefix) => store.resolveRunId(prefix)))];
           for (const id of ids) {
             const label = store.getRun(id)?.label ?? '';
             store.deleteRun(id);
-            process.stdout.write(`deleted ${id}  ${label}\n`);
+            process.stdout.write(`deleted ${id}  ${terminalSafe(label)}\n`);
           }
           return;
         }
@@ -48,12 +50,13 @@ export function register(program: Command): void {
           return;
         }
         if (runs.length === 0) {
-          process.stdout.write(`no runs in ${opts.workspace}\n`);
+          process.stdout.write(`no runs in ${terminalSafe(opts.workspace)}\n`);
           return;
         }
         const table = new Table({ head: ['id', 'status', 'levels', 'density', 'accuracy', 'label', 'updated'], style: { head: [], border: [] } });
         for (const r of runs) {
-          table.push([r.id, r.status, String(r.levels), formatPercent(r.density), formatPercent(r.accuracy), r.label, r.updatedAt.replace('T', ' ').slice(0, 19)]);
+          // Labels come from file names and --set values: no control characters on the terminal.
+          table.push([r.id, r.status, String(r.levels), formatPercent(r.density), formatPercent(r.accuracy), r.label, r.updatedAt.replace('T', ' ').slice(0, 19)].map((c) => terminalSafe(c)));
         }
         process.stdout.write(`${table.toString()}\n`);
       } finally {

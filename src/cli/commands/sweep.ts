@@ -11,8 +11,9 @@ import { encodeEvent } from '../../experiment/events.js';
 import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
-import { collectOverride, interruptSignal, positiveInteger, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import { collectOverride, interruptSignal, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
 import { addSlurmOptions, registerSlurmSubcommands, submitIfSlurm, type SlurmCliOptions } from './slurm.js';
+import { terminalSafe } from '../../terminal.js';
 
 function parseSeeds(value: string): number[] {
   const seeds = value.split(',').map((s) => Number(s.trim()));
@@ -53,7 +54,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .command('sweep')
     .description('run a grid of experiments (a sweep file or a preset with its seeds/variants) over worker processes')
     .argument('<sweep|preset>', 'a sweep file (YAML/JSON with base, set, grid, variants, seeds) or a preset name')
-    .option('--workers <n>', 'concurrent worker processes (default: the number of cores)', positiveInteger)
+    .option('--workers <n>', 'concurrent worker processes, at most four per core (default: the number of cores)', workerCount)
     .option('--seeds <list>', 'seeds to run, e.g. 0,1,2 (replaces the sweep\'s)', parseSeeds)
     .option('--set <key=value>', 'override a config key in every run (repeatable)', collectOverride, [] as Override[])
     .option('--quick', 'scale every run down for a CPU', false)
@@ -63,7 +64,9 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; json: boolean; dryRun: boolean; workspace: string } & SlurmCliOptions) => {
       const plan = planSweep(source, { overrides: opts.set, quick: opts.quick, seeds: opts.seeds });
       if (submitIfSlurm(plan, opts)) return;
-      const write = (s: string) => void process.stdout.write(s);
+      // Labels come from sweep files and --set values: no control characters on the terminal
+      // (JSON lines escape them already).
+      const write = (s: string) => void process.stdout.write(opts.json ? s : terminalSafe(s, { keepNewlines: true }));
       if (opts.dryRun) {
         for (const r of plan.runs) write(`${r.id}  ${r.label}\n`);
         return;
