@@ -52,7 +52,7 @@ export function tinyModel(kernels: Kernels, opts: { seed: number; inputShape: [n
     new ReLU(d, [8]),
     new Linear(d, 'fc3', 8, opts.classes),
   ], { name: 'tiny-mlp', inputShape: opts.inputShape, classes: opts.classes });
-  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'));
+  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'), kernels);
   return model;
 }
 
