@@ -11,10 +11,10 @@
  * Each figure is the median of several timed blocks; the machine is shared, so expect noise.
  */
 import { createKernels } from '../src/engine/index.js';
-import type { Conv2dGeometry, Kernels } from '../src/engine/kernels.js';
+import type { Conv2dGeometry, HostKernels } from '../src/engine/kernels.js';
 import { timeMedianMs, type BenchContext } from './harness.js';
 
-function fill(k: Kernels, n: number, seed: number): Float32Array {
+function fill(k: HostKernels, n: number, seed: number): Float32Array {
   const a = k.alloc(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
@@ -24,7 +24,7 @@ function fill(k: Kernels, n: number, seed: number): Float32Array {
   return a;
 }
 
-function mask(k: Kernels, n: number, density: number, seed: number): Float32Array {
+function mask(k: HostKernels, n: number, density: number, seed: number): Float32Array {
   const m = fill(k, n, seed);
   for (let i = 0; i < n; i++) m[i] = m[i] + 0.5 < density ? 1 : 0;
   return m;
@@ -43,7 +43,7 @@ function timeCall(fn: () => void, quick: boolean, budgetMs = 40): number {
   return ms / calls;
 }
 
-function sgemmFigures(ctx: BenchContext, k: Kernels): void {
+function sgemmFigures(ctx: BenchContext, k: HostKernels): void {
   const shapes: Array<[string, number, number, number, boolean, boolean]> = [
     ['sgemm_60x784x300', 60, 784, 300, false, false],
     ['sgemm_60x784x300_nt', 60, 784, 300, false, true],
@@ -60,7 +60,7 @@ function sgemmFigures(ctx: BenchContext, k: Kernels): void {
   }
 }
 
-function convFigures(ctx: BenchContext, k: Kernels): void {
+function convFigures(ctx: BenchContext, k: HostKernels): void {
   const g: Conv2dGeometry = { n: 60, cIn: 64, h: 32, w: 32, cOut: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
   const K = g.cIn * 9;
   const P = g.h * g.w;
@@ -83,7 +83,7 @@ function convFigures(ctx: BenchContext, k: Kernels): void {
   for (const a of [W, ones, x, y, dx, dW, bias, dB, ws]) k.free(a);
 }
 
-function maskedForwardFigures(ctx: BenchContext, k: Kernels): void {
+function maskedForwardFigures(ctx: BenchContext, k: HostKernels): void {
   const [rows, cols, N] = [300, 784, 60];
   const X = fill(k, N * cols, 5);
   const Y = k.alloc(N * rows);

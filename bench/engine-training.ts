@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createKernels } from '../src/engine/index.js';
-import type { Kernels } from '../src/engine/kernels.js';
+import type { HostKernels } from '../src/engine/kernels.js';
 import { createModel } from '../src/models/zoo.js';
 import { createOptimizer } from '../src/nn/optim.js';
 import { Rng } from '../src/nn/rng.js';
@@ -45,7 +45,7 @@ function applyRandomMasks(model: Sequential, density: number, rng: Rng): void {
 
 /** images/s of `steps` training steps per repetition, median over `reps`. */
 function trainingThroughput(
-  kernels: Kernels, name: ModelName, inputShape: [number, number, number], density: number, steps: number, reps: number,
+  kernels: HostKernels, name: ModelName, inputShape: [number, number, number], density: number, steps: number, reps: number,
 ): { imagesPerSecond: number; sparseLayers: number; layers: number } {
   const model = createModel(name, kernels, { seed: 0, inputShape, classes: 10 });
   const rng = new Rng(1);

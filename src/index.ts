@@ -1,6 +1,6 @@
 /** The library's public entry point. */
 export { UserError } from './errors.js';
-export { createKernels, referenceKernels, convOutputSize, DEFAULT_SPARSE_BELOW_DENSITY, type CreateKernelsOptions, type Kernels, type MaskedWeight, type Conv2dGeometry, type FloatArray } from './engine/index.js';
+export { createKernels, referenceKernels, convOutputSize, DEFAULT_SPARSE_BELOW_DENSITY, type CreateKernelsOptions, type HostKernels, type HostMaskedWeight, type Conv2dGeometry, type FloatArray } from './engine/index.js';
 export { loadDataset, datasetInfo, TrainBatches, testBatches, noisyTestSets, DEFAULT_NOISE_SIGMAS, KNOWN_NORMALIZATION, type Dataset, type Split, type EvalBatchSource, type LoadDatasetOptions, type DatasetInfo } from './data/index.js';
 export { Rng, Sequential, withAbsoluteParams, createOptimizer, trainStep, computeGradients, evaluate, saveModel, loadModel, type Param, type Optimizer } from './nn/index.js';
 export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights, type ModelOptions } from './models/zoo.js';

@@ -5,11 +5,12 @@
  * - 'reference': plain TypeScript loops (src/engine/reference.ts), the specification.
  */
 import { availableParallelism } from 'node:os';
-import type { Kernels } from './kernels.js';
+import type { HostKernels } from './kernels.js';
 import { referenceKernels } from './reference.js';
 import { createWasmKernels } from './wasm.js';
 
-export type { Kernels, MaskedWeight, Conv2dGeometry, FloatArray } from './kernels.js';
+export type { HostKernels, HostMaskedWeight, Conv2dGeometry, FloatArray, Kernels, MaskedWeight, Tensor, DType, HostAccess } from './kernels.js';
+export { hasHostAccess } from './kernels.js';
 export { convOutputSize } from './kernels.js';
 export { referenceKernels } from './reference.js';
 export { DEFAULT_SPARSE_BELOW_DENSITY } from './wasm.js';
@@ -25,7 +26,7 @@ export interface CreateKernelsOptions {
   sparseBelowDensity?: number;
 }
 
-export async function createKernels(opts: CreateKernelsOptions = {}): Promise<Kernels> {
+export async function createKernels(opts: CreateKernelsOptions = {}): Promise<HostKernels> {
   const backend = opts.backend ?? 'wasm';
   if (backend === 'reference') return referenceKernels();
   const threads = opts.threads ?? availableParallelism();

@@ -16,12 +16,12 @@ import {
   convOutputSize,
   type Conv2dGeometry,
   type FloatArray,
-  type Kernels,
-  type MaskedWeight,
+  type HostKernels,
+  type HostMaskedWeight,
 } from './kernels.js';
 
-/** The reference MaskedWeight: W and mask are read live, so refreshValues has nothing to do. */
-class ReferenceMaskedWeight implements MaskedWeight {
+/** The reference HostMaskedWeight: W and mask are read live, so refreshValues has nothing to do. */
+class ReferenceMaskedWeight implements HostMaskedWeight {
   readonly density: number;
   readonly sparse = false;
 
@@ -43,9 +43,9 @@ class ReferenceMaskedWeight implements MaskedWeight {
   dispose(): void {}
 }
 
-function asReference(mw: MaskedWeight): ReferenceMaskedWeight {
+function asReference(mw: HostMaskedWeight): ReferenceMaskedWeight {
   if (!(mw instanceof ReferenceMaskedWeight)) {
-    throw new Error('reference kernels: the MaskedWeight was made by another backend');
+    throw new Error('reference kernels: the HostMaskedWeight was made by another backend');
   }
   return mw;
 }
@@ -91,7 +91,7 @@ function sgemm(
 // ---- masked weights ----------------------------------------------------------------------------
 
 /** Y[N, rows] = X[N, cols] · Wᵀ (+ bias[rows]). */
-function maskedForward(mw: MaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
+function maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
   const { W, rows, cols } = asReference(mw);
   need(X, N * cols, 'X');
   need(Y, N * rows, 'Y');
@@ -105,7 +105,7 @@ function maskedForward(mw: MaskedWeight, X: FloatArray, N: number, bias: FloatAr
 }
 
 /** dX[N, cols] = dY[N, rows] · W. */
-function maskedBackwardInput(mw: MaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
+function maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
   const { W, rows, cols } = asReference(mw);
   need(dY, N * rows, 'dY');
   need(dX, N * cols, 'dX');
@@ -119,7 +119,7 @@ function maskedBackwardInput(mw: MaskedWeight, dY: FloatArray, N: number, dX: Fl
 }
 
 /** dW[rows, cols] = (dY[N, rows]ᵀ · X[N, cols]) ⊙ mask; exactly 0 where the mask is 0. */
-function maskedBackwardWeight(mw: MaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
+function maskedBackwardWeight(mw: HostMaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
   const { mask, rows, cols } = asReference(mw);
   need(dY, N * rows, 'dY');
   need(X, N * cols, 'X');
@@ -192,7 +192,7 @@ function conv2dWorkspaceSize(g: Conv2dGeometry): number {
 
 /** y[N, cOut, oh, ow] = W[cOut, K] · col_n[K, P] + bias, image by image (K = cIn*kh*kw, P = oh*ow). */
 function conv2dForward(
-  mw: MaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
+  mw: HostMaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
 ): void {
   const { W, rows, cols } = asReference(mw);
   const { oh, ow } = outputSize(g);
@@ -220,7 +220,7 @@ function conv2dForward(
  * dx_n = col2im(Wᵀ · dy_n).
  */
 function conv2dBackward(
-  mw: MaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
+  mw: HostMaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
   dW: FloatArray, dBias: FloatArray | null, dx: FloatArray | null, workspace: FloatArray,
 ): void {
   const { W, mask, rows, cols } = asReference(mw);
@@ -586,7 +586,7 @@ function sgdStep(
 // ---- the backend -------------------------------------------------------------------------------
 
 /** The plain-TypeScript backend. Arrays may be any Float32Array/Float64Array (no engine memory). */
-export function referenceKernels(): Kernels {
+export function referenceKernels(): HostKernels {
   return {
     name: 'reference',
     threads: 1,

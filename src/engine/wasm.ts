@@ -24,7 +24,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { convOutputSize, type Conv2dGeometry, type FloatArray, type Kernels, type MaskedWeight } from './kernels.js';
+import { convOutputSize, type Conv2dGeometry, type FloatArray, type HostKernels, type HostMaskedWeight } from './kernels.js';
 import { EngineMemory } from './memory.js';
 import { ThreadPool, type Task } from './pool.js';
 import { WebAssemblyApi, type WasmGlobal, type WasmModule } from './wasm-api.js';
@@ -92,7 +92,7 @@ function range(count: number, parts: number, t: number, align = 1): [number, num
 }
 
 /** A masked weight as the wasm backend keeps it. */
-class WasmMaskedWeight implements MaskedWeight {
+class WasmMaskedWeight implements HostMaskedWeight {
   readonly density: number;
   readonly sparse: boolean;
   /** engine copy of the mask [rows, cols] */
@@ -211,7 +211,7 @@ function balancedSplits(ptr: Int32Array, count: number, parts: number): Array<[n
   return splits;
 }
 
-class WasmKernels implements Kernels {
+class WasmKernels implements HostKernels {
   readonly name = 'wasm' as const;
   readonly threads: number;
   readonly mem: EngineMemory;
@@ -340,16 +340,16 @@ class WasmKernels implements Kernels {
 
   // ---- masked weights -------------------------------------------------------------------------
 
-  createMaskedWeight(W: FloatArray, mask: FloatArray, rows: number, cols: number): MaskedWeight {
+  createMaskedWeight(W: FloatArray, mask: FloatArray, rows: number, cols: number): HostMaskedWeight {
     need(W, rows * cols, 'W');
     need(mask, rows * cols, 'mask');
     this.p(W);
     return new WasmMaskedWeight(this, W as Float32Array, mask as Float32Array, rows, cols, this.sparseBelow);
   }
 
-  private asWasm(mw: MaskedWeight): WasmMaskedWeight {
-    if (!(mw instanceof WasmMaskedWeight)) throw new Error('wasm kernels: the MaskedWeight was made by another backend');
-    if (mw.disposed) throw new Error('wasm kernels: the MaskedWeight was disposed');
+  private asWasm(mw: HostMaskedWeight): WasmMaskedWeight {
+    if (!(mw instanceof WasmMaskedWeight)) throw new Error('wasm kernels: the HostMaskedWeight was made by another backend');
+    if (mw.disposed) throw new Error('wasm kernels: the HostMaskedWeight was disposed');
     return mw;
   }
 
@@ -385,7 +385,7 @@ class WasmKernels implements Kernels {
     })));
   }
 
-  maskedForward(mw: MaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
+  maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
     const m = this.asWasm(mw);
     need(X, N * m.cols, 'X');
     need(Y, N * m.rows, 'Y');
@@ -403,7 +403,7 @@ class WasmKernels implements Kernels {
     this.x.transpose(this.p(yt), m.rows, N, N, this.p(Y), m.rows);
   }
 
-  maskedBackwardInput(mw: MaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
+  maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
     const m = this.asWasm(mw);
     need(dY, N * m.rows, 'dY');
     need(dX, N * m.cols, 'dX');
@@ -419,7 +419,7 @@ class WasmKernels implements Kernels {
     this.x.transpose(this.p(dxt), m.cols, N, N, this.p(dX), m.cols);
   }
 
-  maskedBackwardWeight(mw: MaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
+  maskedBackwardWeight(mw: HostMaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
     const m = this.asWasm(mw);
     need(dY, N * m.rows, 'dY');
     need(X, N * m.cols, 'X');
@@ -488,7 +488,7 @@ class WasmKernels implements Kernels {
   }
 
   conv2dForward(
-    mw: MaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
+    mw: HostMaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
   ): void {
     const m = this.asWasm(mw);
     const { K, P } = this.sizes(g);
@@ -513,7 +513,7 @@ class WasmKernels implements Kernels {
   }
 
   conv2dBackward(
-    mw: MaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
+    mw: HostMaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
     dW: FloatArray, dBias: FloatArray | null, dx: FloatArray | null, workspace: FloatArray,
   ): void {
     const m = this.asWasm(mw);
@@ -710,7 +710,7 @@ class WasmKernels implements Kernels {
 }
 
 /** Loads the compiled engine and starts its worker threads. */
-export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernels> {
+export async function createWasmKernels(opts: WasmKernelOptions): Promise<HostKernels> {
   const module = compileModule();
   const kernels = new WasmKernels(module, opts);
   await kernels.startWorkers(module);

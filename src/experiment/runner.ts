@@ -11,7 +11,7 @@
  * sweeps can run the same code with another loop.
  */
 import type { Dataset } from '../data/types.js';
-import type { Kernels } from '../engine/kernels.js';
+import type { HostKernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
 import type { LotteryOptions } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
@@ -22,7 +22,7 @@ import { toLotteryConfig, type ExperimentConfig } from './schema.js';
 import type { RunStore } from './store.js';
 
 export interface LoopDeps {
-  kernels: Kernels;
+  kernels: HostKernels;
   dataset: Dataset;
 }
 

@@ -17,7 +17,7 @@
  *   Linear(512, classes) (a single layer, so its weight is `classifier.weight`).
  * All convs and linears have biases. Initialisation: src/nn/init.ts.
  */
-import type { FloatArray, Kernels } from '../engine/kernels.js';
+import type { FloatArray, HostKernels } from '../engine/kernels.js';
 import { UserError } from '../errors.js';
 import { float32Device, type Device } from '../nn/device.js';
 import { kaimingNormalInit } from '../nn/init.js';
@@ -157,7 +157,7 @@ export function buildModel<A extends FloatArray>(name: ModelName, device: Device
 }
 
 /** The model in Float32 on the engine's memory: what training uses. */
-export function createModel(name: ModelName, kernels: Kernels, opts: ModelOptions): Sequential {
+export function createModel(name: ModelName, kernels: HostKernels, opts: ModelOptions): Sequential {
   return buildModel(name, float32Device(kernels), opts);
 }
 

@@ -6,11 +6,11 @@
  * run the very same layer code in Float64 on the reference kernels (`float64Device()`), which is
  * why the layers are generic over the array type `A`.
  */
-import type { FloatArray, Kernels } from '../engine/kernels.js';
+import type { FloatArray, HostKernels } from '../engine/kernels.js';
 import { referenceKernels } from '../engine/reference.js';
 
 export interface Device<A extends FloatArray = Float32Array> {
-  readonly kernels: Kernels;
+  readonly kernels: HostKernels;
   /** zero-filled array of `length` elements */
   alloc(length: number): A;
   allocInt32(length: number): Int32Array;
@@ -19,7 +19,7 @@ export interface Device<A extends FloatArray = Float32Array> {
 }
 
 /** Float32 tensors in the engine's own memory. */
-export function float32Device(kernels: Kernels): Device<Float32Array> {
+export function float32Device(kernels: HostKernels): Device<Float32Array> {
   return {
     kernels,
     alloc: (length) => kernels.alloc(length),

@@ -1,6 +1,6 @@
 /**
  * Layers as explicit forward/backward pairs (no autograd), in the style of llm.c: each layer keeps
- * what its backward pass needs from the forward pass, and all heavy work goes through `Kernels`.
+ * what its backward pass needs from the forward pass, and all heavy work goes through `HostKernels`.
  *
  * Conventions
  * - Activations are batch-first: [N, features] after Flatten/Linear, [N, C, H, W] for images.
@@ -9,10 +9,10 @@
  * - ReLU works in place (its output overwrites its input, its dx overwrites dy). This is safe
  *   because no layer here needs its own output in the backward pass (Linear, Conv2d and BatchNorm2d
  *   need their input, MaxPool2d its argmax).
- * - Linear and Conv2d weights go through a `MaskedWeight`: the engine picks the dense or the sparse
+ * - Linear and Conv2d weights go through a `HostMaskedWeight`: the engine picks the dense or the sparse
  *   path from the mask's density. The owning model refreshes its values before each forward.
  */
-import type { Conv2dGeometry, FloatArray, MaskedWeight } from '../engine/kernels.js';
+import type { Conv2dGeometry, FloatArray, HostMaskedWeight } from '../engine/kernels.js';
 import { convOutputSize } from '../engine/kernels.js';
 import { BatchBuffer, BatchBufferInt32, type Device } from './device.js';
 import type { Param } from './param.js';
@@ -71,7 +71,7 @@ function shapeError(layer: string, what: string, got: number, want: number): Err
 abstract class WeightLayer<A extends FloatArray> {
   readonly params: Param<A>[];
   readonly buffers: StateBuffer<A>[] = [];
-  protected masked: MaskedWeight;
+  protected masked: HostMaskedWeight;
 
   constructor(
     protected readonly device: Device<A>,

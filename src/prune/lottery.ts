@@ -21,7 +21,7 @@
  *
  * Checkpoint tensors are fresh copies; the caller may keep them.
  */
-import type { Kernels } from '../engine/kernels.js';
+import type { HostKernels } from '../engine/kernels.js';
 import { UserError } from '../errors.js';
 import { TrainBatches, testBatches, type EvalBatchSource } from '../data/batches.js';
 import type { Dataset } from '../data/types.js';
@@ -66,12 +66,12 @@ export interface GraphApi {
 }
 
 export interface LotteryDeps {
-  kernels: Kernels;
+  kernels: HostKernels;
   dataset: Dataset;
   /** the graph library (default: src/graph); tests may pass a stand-in */
   graph?: GraphApi;
   /** builds the network instead of createModel(config.model, ...) (tests: tiny models) */
-  buildModel?: (kernels: Kernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }) => Sequential;
+  buildModel?: (kernels: HostKernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }) => Sequential;
 }
 
 export interface LotteryProgress {

@@ -1,6 +1,6 @@
 /** Shared helpers of the engine tests: seeded random data and tolerant comparison. */
 import assert from 'node:assert/strict';
-import type { Kernels } from '../../src/engine/kernels.js';
+import type { HostKernels } from '../../src/engine/kernels.js';
 
 /** A small seeded generator (mulberry32), so failures reproduce. */
 export function seeded(seed: number): () => number {
@@ -15,21 +15,21 @@ export function seeded(seed: number): () => number {
 }
 
 /** An engine array of `length` uniform values in [-1, 1). */
-export function randomArray(k: Kernels, length: number, rand: () => number): Float32Array {
+export function randomArray(k: HostKernels, length: number, rand: () => number): Float32Array {
   const a = k.alloc(length);
   for (let i = 0; i < length; i++) a[i] = 2 * rand() - 1;
   return a;
 }
 
 /** A 0/1 mask with about `density` ones. */
-export function randomMask(k: Kernels, length: number, density: number, rand: () => number): Float32Array {
+export function randomMask(k: HostKernels, length: number, density: number, rand: () => number): Float32Array {
   const m = k.alloc(length);
   for (let i = 0; i < length; i++) m[i] = rand() < density ? 1 : 0;
   return m;
 }
 
 /** An engine copy of `source`. */
-export function copyOf(k: Kernels, source: ArrayLike<number>): Float32Array {
+export function copyOf(k: HostKernels, source: ArrayLike<number>): Float32Array {
   const a = k.alloc(source.length);
   a.set(source);
   return a;

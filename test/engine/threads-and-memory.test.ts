@@ -5,11 +5,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKernels } from '../../src/engine/index.js';
-import type { Conv2dGeometry, Kernels, MaskedWeight } from '../../src/engine/kernels.js';
+import type { Conv2dGeometry, HostKernels, HostMaskedWeight } from '../../src/engine/kernels.js';
 import { assertClose, assertIdentical, copyOf, randomArray, randomMask, seeded } from './helpers.js';
 
-let one: Kernels;
-let two: Kernels;
+let one: HostKernels;
+let two: HostKernels;
 
 before(async () => {
   one = await createKernels({ threads: 1 });
@@ -22,7 +22,7 @@ after(async () => {
 });
 
 /** Runs a conv layer forward + backward and a linear layer forward + backward; returns the outputs. */
-function trainingKernels(k: Kernels, density: number): Float32Array[] {
+function trainingKernels(k: HostKernels, density: number): Float32Array[] {
   const rand = seeded(42);
   const g: Conv2dGeometry = { n: 7, cIn: 8, h: 12, w: 12, cOut: 16, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
   const K = g.cIn * 9;
@@ -38,7 +38,7 @@ function trainingKernels(k: Kernels, density: number): Float32Array[] {
   const bias = randomArray(k, g.cOut, rand);
   const dB = k.alloc(g.cOut);
   const ws = k.alloc(k.conv2dWorkspaceSize(g));
-  const mw: MaskedWeight = k.createMaskedWeight(W, mask, g.cOut, K);
+  const mw: HostMaskedWeight = k.createMaskedWeight(W, mask, g.cOut, K);
   k.conv2dForward(mw, x, bias, g, y, ws);
   k.conv2dBackward(mw, x, dy, g, dW, dB, dx, ws);
 

@@ -7,16 +7,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKernels, DEFAULT_SPARSE_BELOW_DENSITY } from '../../src/engine/index.js';
 import { referenceKernels } from '../../src/engine/reference.js';
-import { convOutputSize, type Conv2dGeometry, type Kernels } from '../../src/engine/kernels.js';
+import { convOutputSize, type Conv2dGeometry, type HostKernels } from '../../src/engine/kernels.js';
 import { assertClose, copyOf, randomArray, randomMask, seeded } from './helpers.js';
 
 const ref = referenceKernels();
 const TOL = 2e-5; // relative to the largest expected magnitude
 
-let one: Kernels; // 1 thread, automatic dense/sparse choice
-let two: Kernels; // 2 threads
-let dense: Kernels; // 2 threads, never sparse
-let sparse: Kernels; // 2 threads, always sparse
+let one: HostKernels; // 1 thread, automatic dense/sparse choice
+let two: HostKernels; // 2 threads
+let dense: HostKernels; // 2 threads, never sparse
+let sparse: HostKernels; // 2 threads, always sparse
 
 before(async () => {
   one = await createKernels({ threads: 1 });

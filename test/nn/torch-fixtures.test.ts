@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createKernels } from '../../src/engine/index.js';
-import type { Kernels } from '../../src/engine/kernels.js';
+import type { HostKernels } from '../../src/engine/kernels.js';
 import { referenceKernels } from '../../src/engine/reference.js';
 import { float32Device, type Device } from '../../src/nn/device.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, type Layer } from '../../src/nn/layers.js';
@@ -91,7 +91,7 @@ function prepareLayer(device: Device, c: any): Layer {
   return layer;
 }
 
-const backends: Kernels[] = [referenceKernels(), await createKernels()];
+const backends: HostKernels[] = [referenceKernels(), await createKernels()];
 after(async () => {
   for (const k of backends) await k.close();
 });
