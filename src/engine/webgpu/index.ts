@@ -10,3 +10,5 @@ export { GpuRuntime, GpuTensor, kernelSource } from './runtime.js';
 export type { KernelDef, ElementType } from './runtime.js';
 export { WebGpuOps } from './ops.js';
 export type { Arg, View } from './ops.js';
+export { createWebGpuKernels } from './backend.js';
+export type { WebGpuKernels } from './backend.js';

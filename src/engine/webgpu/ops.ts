@@ -261,44 +261,106 @@ export class WebGpuOps {
     this.rt.dispatch(k.biasBackwardDef, { DY: dyv.tensor, DB: db.tensor }, { N, C, S, dyOff: dyv.offset, dbOff: db.offset }, [C]);
   }
 
-  /** w = w ⊙ mask over `length` elements (exactly 0 under the mask). */
-  maskMultiply(w: Arg, mask: Arg, length: number): void {
-    const wv = view(w), m = view(mask);
-    need(wv, length, 'w');
-    need(m, length, 'mask');
-    this.rt.dispatch(k.maskMultiplyDef, { W: wv.tensor, Mask: m.tensor }, { len: length, wOff: wv.offset, mOff: m.offset }, groups1d(length));
-  }
-
+  /** t[offset .. offset + length) = value (f32 or i32 tensors). */
   fill(t: Arg, value: number, length: number): void {
     const v = view(t);
     need(v, length, 'tensor');
-    this.rt.dispatch(k.fillDef, { T: v.tensor }, { len: length, off: v.offset, value }, groups1d(length));
+    if (v.tensor.dtype === 'i32' && !Number.isInteger(value)) throw new Error(`webgpu kernels: filling an i32 tensor with ${value}`);
+    this.rt.dispatch(k.fillDef(v.tensor.dtype), { T: v.tensor }, { len: length, off: v.offset, value }, groups1d(length));
   }
 
+  /** dst[dstOffset + i] = src[srcOffset + i] for i < length (same dtype, different tensors). */
   copy(src: Arg, dst: Arg, length: number): void {
     const s = view(src), d = view(dst);
     need(s, length, 'src');
     need(d, length, 'dst');
+    if (s.tensor.dtype !== d.tensor.dtype) throw new Error('webgpu kernels: copy between tensors of different dtypes');
     if (s.tensor === d.tensor) throw new Error('webgpu kernels: copy within one tensor is not supported');
-    this.rt.dispatch(k.copyDef, { Src: s.tensor, Dst: d.tensor }, { len: length, srcOff: s.offset, dstOff: d.offset }, groups1d(length));
+    this.rt.dispatch(k.copyDef(s.tensor.dtype), { Src: s.tensor, Dst: d.tensor }, { len: length, srcOff: s.offset, dstOff: d.offset }, groups1d(length));
+  }
+
+  /** x[i] = x[i]·alpha + add for i < length. */
+  affine(x: Arg, alpha: number, add: number, length: number): void {
+    const v = view(x);
+    need(v, length, 'x');
+    this.rt.dispatch(k.affineDef, { X: v.tensor }, { len: length, off: v.offset, alpha, add }, groups1d(length));
+  }
+
+  /** y[i] += alpha·x[i] for i < length (whole tensors from 0). */
+  axpy(alpha: number, x: GpuTensor, y: GpuTensor, length: number): void {
+    need(view(x), length, 'x');
+    need(view(y), length, 'y');
+    this.rt.dispatch(k.axpyDef, { X: x, Y: y }, { len: length, alpha }, groups1d(length));
+  }
+
+  /** y[i] = |x[i]| for i < length; y may be x. */
+  abs(x: GpuTensor, y: GpuTensor, length: number): void {
+    need(view(x), length, 'x');
+    need(view(y), length, 'y');
+    if (x === y) this.rt.dispatch(k.absDef(true), { Y: y }, { len: length }, groups1d(length));
+    else this.rt.dispatch(k.absDef(false), { X: x, Y: y }, { len: length }, groups1d(length));
+  }
+
+  /** y[i] = x[i]·m[i] for i < length; y may be x. */
+  mul(x: GpuTensor, m: GpuTensor, y: GpuTensor, length: number): void {
+    need(view(x), length, 'x');
+    need(view(m), length, 'm');
+    need(view(y), length, 'y');
+    if (x === y) this.rt.dispatch(k.mulDef(true), { M: m, Y: y }, { len: length }, groups1d(length));
+    else this.rt.dispatch(k.mulDef(false), { X: x, M: m, Y: y }, { len: length }, groups1d(length));
+  }
+
+  /** out[outOffset] = max |x[offset + i]| over i < length (NaN when any is NaN). */
+  maxAbs(x: Arg, length: number, out: Arg): void {
+    const xv = view(x), o = view(out);
+    need(xv, length, 'x');
+    need(o, 1, 'out');
+    if (xv.tensor === o.tensor) throw new Error('webgpu kernels: maxAbs into the tensor it reads');
+    this.rt.dispatch(k.maxAbsDef, { X: xv.tensor, Out: o.tensor }, { len: length, off: xv.offset, outOff: o.offset }, [1]);
+  }
+
+  /** col[cIn·kh·kw, oh·ow] (from 0) of the image x[xOffset ..] of shape [cIn, h, w]. */
+  im2col(x: Arg, g: Conv2dGeometry, col: GpuTensor): void {
+    const xv = view(x);
+    const { oh, ow } = outputSize(g);
+    const len = g.cIn * g.kh * g.kw * oh * ow;
+    need(xv, g.cIn * g.h * g.w, 'x');
+    need(view(col), len, 'col');
+    this.rt.dispatch(k.im2colDef, { X: xv.tensor, Col: col }, { ...convParams(g), xOff: xv.offset, len }, groups1d(len));
+  }
+
+  /** dx[dxOffset ..] of shape [cIn, h, w] = col2im(col[cIn·kh·kw, oh·ow]) (overwritten). */
+  col2im(col: GpuTensor, g: Conv2dGeometry, dx: Arg): void {
+    const dxv = view(dx);
+    const { oh, ow } = outputSize(g);
+    const len = g.cIn * g.h * g.w;
+    need(view(col), g.cIn * g.kh * g.kw * oh * ow, 'col');
+    need(dxv, len, 'dx');
+    this.rt.dispatch(k.col2imDef, { Col: col, DX: dxv.tensor }, { ...convParams(g), dxOff: dxv.offset, len }, groups1d(len));
   }
 
   // ---- loss ------------------------------------------------------------------------------------
 
   /**
-   * dLogits[N, C] = (softmax - onehot)/N; acc[0] += mean loss, acc[1] += correct rows (an f32
-   * tensor of at least 2 elements, read back every few steps).
+   * dLogits[N, C] = (softmax - onehot)/N; with stats, stats[0] += Σ loss_n and stats[1] += the
+   * number of correct rows (read back every few steps).
    */
-  softmaxCrossEntropy(logits: Arg, labels: Arg, N: number, C: number, dLogits: Arg, acc: Arg): void {
-    const z = view(logits), l = view(labels), dz = view(dLogits), a = view(acc);
+  softmaxCrossEntropy(logits: Arg, labels: Arg, N: number, C: number, dLogits: Arg, stats: Arg | null): void {
+    const z = view(logits), l = view(labels), dz = view(dLogits);
     need(z, N * C, 'logits');
     need(l, N, 'labels');
     need(dz, N * C, 'dLogits');
-    need(a, 2, 'acc');
-    if (l.tensor.type !== 'i32') throw new Error('webgpu kernels: labels must be an i32 tensor');
+    if (l.tensor.dtype !== 'i32') throw new Error('webgpu kernels: labels must be an i32 tensor');
     if (N === 0) return;
-    this.rt.dispatch(k.softmaxCrossEntropyDef, { Z: z.tensor, Labels: l.tensor, DZ: dz.tensor, Acc: a.tensor },
-      { N, C, zOff: z.offset, lOff: l.offset, dzOff: dz.offset, accOff: a.offset }, [1]);
+    const tensors: Record<string, GpuTensor> = { Z: z.tensor, Labels: l.tensor, DZ: dz.tensor };
+    let accOff = 0;
+    if (stats !== null) {
+      const a = view(stats);
+      need(a, 2, 'stats');
+      tensors.Acc = a.tensor;
+      accOff = a.offset;
+    }
+    this.rt.dispatch(k.softmaxCrossEntropyDef(stats !== null), tensors, { N, C, zOff: z.offset, lOff: l.offset, dzOff: dz.offset, accOff }, [1]);
   }
 
   // ---- batch norm over [N, C, S] (per-channel tensors start at offset 0) ------------------------

@@ -19,6 +19,8 @@
  * Nothing here uses a Node API: the same runtime can run on a browser's `navigator.gpu`.
  */
 
+import type { DType, Tensor } from '../kernels.js';
+
 // GPUBufferUsage / GPUMapMode values (fixed by the WebGPU spec; Dawn in Node has no globals)
 const USAGE_MAP_READ = 0x0001;
 const USAGE_COPY_SRC = 0x0004;
@@ -34,19 +36,19 @@ const SLOTS_PER_BATCH = 2048;
 /** WebGPU's guaranteed maxComputeWorkgroupsPerDimension. */
 export const MAX_GROUPS_PER_DIM = 65535;
 
-export type ElementType = 'f32' | 'i32';
+export type ElementType = DType;
 
 /**
  * A tensor in GPU memory: a flat array of `length` 32-bit elements. Opaque to callers: its
  * contents are reached only through `upload`/`download` and the kernels.
  */
-export class GpuTensor {
+export class GpuTensor implements Tensor {
   /** @internal */
   destroyed = false;
   constructor(
     /** @internal */ readonly buffer: GPUBuffer,
     readonly length: number,
-    readonly type: ElementType,
+    readonly dtype: ElementType,
     /** @internal unique per runtime, for the bind group cache */ readonly id: number,
   ) {}
 }
@@ -112,14 +114,14 @@ export class GpuRuntime {
   // ---- tensors ------------------------------------------------------------------------------
 
   /** A zero-filled tensor of `length` elements. */
-  tensor(length: number, type: ElementType = 'f32'): GpuTensor {
+  tensor(length: number, dtype: ElementType = 'f32'): GpuTensor {
     if (!(Number.isInteger(length) && length >= 0)) throw new RangeError(`webgpu: tensor length must be an integer >= 0, got ${length}`);
     const bytes = Math.max(16, Math.ceil((length * 4) / 16) * 16);
     const max = this.device.limits.maxStorageBufferBindingSize;
     if (bytes > max) throw new RangeError(`webgpu: a tensor of ${length} elements exceeds the device's storage binding limit of ${max} bytes`);
     // buffers are created zero-filled by WebGPU
     const buffer = this.device.createBuffer({ size: bytes, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST });
-    return new GpuTensor(buffer, length, type, this.nextId++);
+    return new GpuTensor(buffer, length, dtype, this.nextId++);
   }
 
   /** Writes `data` into `t` from element `offset` (recorded work is sent first, in order). */

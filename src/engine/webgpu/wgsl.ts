@@ -445,19 +445,32 @@ export const addBiasDef: KernelDef = {
 }`,
 };
 
-/** Tree sum over the 256 threads of a workgroup (called from uniform control flow). */
+/**
+ * Tree sums over the 256 threads of a workgroup (called from uniform control flow). Each sum of a
+ * kernel gets its own workgroup array (reduceSum0, reduceSum1): reusing one array for the second
+ * sum gave wrong results on llvmpipe (the first result was read from the array after the second
+ * sum had overwritten it).
+ */
 const REDUCE = `
-var<workgroup> red: array<f32, 256>;
-fn reduceSum(l: u32, v: f32) -> f32 {
-  red[l] = v;
+var<workgroup> red0: array<f32, 256>;
+var<workgroup> red1: array<f32, 256>;
+fn reduceSum0(l: u32, v: f32) -> f32 {
+  red0[l] = v;
   workgroupBarrier();
   for (var s = 128u; s > 0u; s >>= 1u) {
-    if (l < s) { red[l] += red[l + s]; }
+    if (l < s) { red0[l] += red0[l + s]; }
     workgroupBarrier();
   }
-  let r = red[0];
+  return red0[0];
+}
+fn reduceSum1(l: u32, v: f32) -> f32 {
+  red1[l] = v;
   workgroupBarrier();
-  return r;
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (l < s) { red1[l] += red1[l + s]; }
+    workgroupBarrier();
+  }
+  return red1[0];
 }`;
 
 /** One workgroup per channel c (workgroup_id.x); threads stride over the N·S values. */
@@ -479,42 +492,187 @@ ${CHANNEL_INDEX}
 ${PER_CHANNEL_MAIN}
   var s = 0.0;
   for (var j = l; j < count; j += 256u) { s += DY[p.dyOff + at(c, j)]; }
-  let total = reduceSum(l, s);
+  let total = reduceSum0(l, s);
   if (l == 0u) { DB[p.dbOff + c] = total; }
 }`,
 };
 
-/** w = w ⊙ mask, exactly 0 where the mask is 0 (even for a non-finite w). */
-export const maskMultiplyDef: KernelDef = {
-  name: 'mask_mul',
-  params: [['len', 'u32'], ['wOff', 'u32'], ['mOff', 'u32']],
-  bindings: [['W', 'f32', 'read_write'], ['Mask', 'f32', 'read']],
-  code: `${MAIN_1D}
-  if (i >= p.len) { return; }
-  let m = Mask[p.mOff + i];
-  W[p.wOff + i] = select(W[p.wOff + i] * m, 0.0, m == 0.0);
-}`,
-};
-
-/** t[off .. off+len) = value. */
-export const fillDef: KernelDef = {
-  name: 'fill',
-  params: [['len', 'u32'], ['off', 'u32'], ['value', 'f32']],
-  bindings: [['T', 'f32', 'read_write']],
-  code: `${MAIN_1D}
+/** t[off .. off+len) = value, for f32 or i32 tensors (an i32 copy keeps the bits exact). */
+export function fillDef(dtype: 'f32' | 'i32'): KernelDef {
+  return dtype === 'f32' ? FILL_F32 : FILL_I32;
+}
+function makeFill(dtype: 'f32' | 'i32'): KernelDef {
+  return {
+    name: `fill_${dtype}`,
+    params: [['len', 'u32'], ['off', 'u32'], ['value', dtype]],
+    bindings: [['T', dtype, 'read_write']],
+    code: `${MAIN_1D}
   if (i >= p.len) { return; }
   T[p.off + i] = p.value;
 }`,
-};
+  };
+}
+const FILL_F32 = makeFill('f32');
+const FILL_I32 = makeFill('i32');
 
-/** dst[dstOff + i] = src[srcOff + i] (a tensor-to-tensor copy at element offsets). */
-export const copyDef: KernelDef = {
-  name: 'copy',
-  params: [['len', 'u32'], ['srcOff', 'u32'], ['dstOff', 'u32']],
-  bindings: [['Src', 'f32', 'read'], ['Dst', 'f32', 'read_write']],
-  code: `${MAIN_1D}
+/** dst[dstOff + i] = src[srcOff + i]. Typed per dtype: an f32 copy of i32 bits could flush them. */
+export function copyDef(dtype: 'f32' | 'i32'): KernelDef {
+  return dtype === 'f32' ? COPY_F32 : COPY_I32;
+}
+function makeCopy(dtype: 'f32' | 'i32'): KernelDef {
+  return {
+    name: `copy_${dtype}`,
+    params: [['len', 'u32'], ['srcOff', 'u32'], ['dstOff', 'u32']],
+    bindings: [['Src', dtype, 'read'], ['Dst', dtype, 'read_write']],
+    code: `${MAIN_1D}
   if (i >= p.len) { return; }
   Dst[p.dstOff + i] = Src[p.srcOff + i];
+}`,
+  };
+}
+const COPY_F32 = makeCopy('f32');
+const COPY_I32 = makeCopy('i32');
+
+/** x[off + i] = x[off + i] * alpha + add (scale: add = 0; addScalar: alpha = 1). */
+export const affineDef: KernelDef = {
+  name: 'affine',
+  params: [['len', 'u32'], ['off', 'u32'], ['alpha', 'f32'], ['add', 'f32']],
+  bindings: [['X', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  X[p.off + i] = X[p.off + i] * p.alpha + p.add;
+}`,
+};
+
+/** y[i] += alpha · x[i]. */
+export const axpyDef: KernelDef = {
+  name: 'axpy',
+  params: [['len', 'u32'], ['alpha', 'f32']],
+  bindings: [['X', 'f32', 'read'], ['Y', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  Y[i] += p.alpha * X[i];
+}`,
+};
+
+/** y[i] = |x[i]| (inPlace: x is y). */
+export function absDef(inPlace: boolean): KernelDef {
+  return inPlace ? ABS_IN_PLACE : ABS;
+}
+const ABS: KernelDef = {
+  name: 'abs',
+  params: [['len', 'u32']],
+  bindings: [['X', 'f32', 'read'], ['Y', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  Y[i] = abs(X[i]);
+}`,
+};
+const ABS_IN_PLACE: KernelDef = {
+  name: 'abs_inplace',
+  params: [['len', 'u32']],
+  bindings: [['Y', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  Y[i] = abs(Y[i]);
+}`,
+};
+
+/** y[i] = x[i] · m[i] (inPlace: x is y). */
+export function mulDef(inPlace: boolean): KernelDef {
+  return inPlace ? MUL_IN_PLACE : MUL;
+}
+const MUL: KernelDef = {
+  name: 'mul',
+  params: [['len', 'u32']],
+  bindings: [['X', 'f32', 'read'], ['M', 'f32', 'read'], ['Y', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  Y[i] = X[i] * M[i];
+}`,
+};
+const MUL_IN_PLACE: KernelDef = {
+  name: 'mul_inplace',
+  params: [['len', 'u32']],
+  bindings: [['M', 'f32', 'read'], ['Y', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  Y[i] = Y[i] * M[i];
+}`,
+};
+
+/** out[outOff] = max |x[off + i]| over i < len (0 when len = 0; NaN when any is NaN). One workgroup. */
+export const maxAbsDef: KernelDef = {
+  name: 'max_abs',
+  params: [['len', 'u32'], ['off', 'u32'], ['outOff', 'u32']],
+  bindings: [['X', 'f32', 'read'], ['Out', 'f32', 'read_write']],
+  code: `
+var<workgroup> best: array<f32, 256>;
+var<workgroup> nan: array<u32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) l: u32) {
+  var m = 0.0;
+  var sawNan = 0u;
+  for (var i = l; i < p.len; i += 256u) {
+    let v = abs(X[p.off + i]);
+    if (!(v == v)) { sawNan = 1u; }
+    else if (v > m) { m = v; }
+  }
+  best[l] = m;
+  nan[l] = sawNan;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (l < s) {
+      best[l] = max(best[l], best[l + s]);
+      nan[l] = nan[l] | nan[l + s];
+    }
+    workgroupBarrier();
+  }
+  if (l == 0u) {
+    Out[p.outOff] = select(best[0], bitcast<f32>(0x7fc00000u | (p.len & 0u)), nan[0] != 0u);
+  }
+}`,
+};
+
+/** col[cIn·kh·kw, oh·ow] of one image x[xOff ..] of shape [cIn, h, w] (zero padding). */
+export const im2colDef: KernelDef = {
+  name: 'im2col',
+  params: [...CONV_PARAMS, ['xOff', 'u32'], ['len', 'u32']],
+  bindings: [['X', 'f32', 'read'], ['Col', 'f32', 'read_write']],
+  code: `${IM2COL}
+${MAIN_1D}
+  if (i >= p.len) { return; }
+  let P = p.oh * p.ow;
+  let k = i / P;
+  Col[i] = im2col(k, i - k * P);
+}`,
+};
+
+/** dx[dxOff ..] of shape [cIn, h, w] = Σ of col[cIn·kh·kw, oh·ow] over the windows reading each pixel (gather). */
+export const col2imDef: KernelDef = {
+  name: 'col2im',
+  params: [...CONV_PARAMS, ['dxOff', 'u32'], ['len', 'u32']],
+  bindings: [['Col', 'f32', 'read'], ['DX', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  let hw = p.h * p.w;
+  let c = i / hw;
+  let q = i - c * hw;
+  let iy = q / p.w;
+  let ix = q - iy * p.w;
+  let P = p.oh * p.ow;
+  var sum = 0.0;
+  for (var ki = 0u; ki < p.kh; ki++) {
+    let ty = i32(iy + p.ph) - i32(ki);
+    if (ty < 0 || u32(ty) % p.sh != 0u || u32(ty) / p.sh >= p.oh) { continue; }
+    for (var kj = 0u; kj < p.kw; kj++) {
+      let tx = i32(ix + p.pw) - i32(kj);
+      if (tx < 0 || u32(tx) % p.sw != 0u || u32(tx) / p.sw >= p.ow) { continue; }
+      let row = (c * p.kh + ki) * p.kw + kj;
+      sum += Col[row * P + (u32(ty) / p.sh) * p.ow + u32(tx) / p.sw];
+    }
+  }
+  DX[p.dxOff + i] = sum;
 }`,
 };
 
@@ -522,15 +680,20 @@ export const copyDef: KernelDef = {
 
 /**
  * Softmax cross-entropy over logits[N, C] with labels[N] (one workgroup; thread l takes rows l,
- * l+256, ...): dLogits = (softmax - onehot) / N; Acc[accOff] += mean loss, Acc[accOff+1] += the
- * number of rows whose first argmax is the label. The sums stay on the device and are read every
- * few steps. A label outside [0, C) gives a NaN loss (a kernel cannot throw) and zero gradients.
+ * l+256, ...): dLogits = (softmax - onehot) / N; with stats, Acc[accOff] += the summed loss and
+ * Acc[accOff+1] += the number of rows whose first argmax is the label. The sums stay on the device
+ * and are read every few steps. A label outside [0, C) gives a NaN loss (a kernel cannot throw;
+ * the contract leaves it unspecified) and zero gradients.
  */
-export const softmaxCrossEntropyDef: KernelDef = {
-  name: 'softmax_xent',
-  params: [['N', 'u32'], ['C', 'u32'], ['zOff', 'u32'], ['lOff', 'u32'], ['dzOff', 'u32'], ['accOff', 'u32']],
-  bindings: [['Z', 'f32', 'read'], ['Labels', 'i32', 'read'], ['DZ', 'f32', 'read_write'], ['Acc', 'f32', 'read_write']],
-  code: `${REDUCE}
+export function softmaxCrossEntropyDef(stats: boolean): KernelDef {
+  return stats ? SOFTMAX_STATS : SOFTMAX;
+}
+function makeSoftmax(stats: boolean): KernelDef {
+  return {
+    name: stats ? 'softmax_xent_stats' : 'softmax_xent',
+    params: [['N', 'u32'], ['C', 'u32'], ['zOff', 'u32'], ['lOff', 'u32'], ['dzOff', 'u32'], ['accOff', 'u32']],
+    bindings: [['Z', 'f32', 'read'], ['Labels', 'i32', 'read'], ['DZ', 'f32', 'read_write'], ...(stats ? [['Acc', 'f32', 'read_write'] as const] : [])],
+    code: `${REDUCE}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) l: u32) {
   var loss = 0.0;
@@ -560,14 +723,17 @@ fn main(@builtin(local_invocation_index) l: u32) {
       DZ[drow + c] = (prob - select(0.0, 1.0, c == u32(label))) * invN;
     }
   }
-  let totalLoss = reduceSum(l, loss);
-  let totalCorrect = reduceSum(l, correct);
+  ${stats ? `let totalLoss = reduceSum0(l, loss);
+  let totalCorrect = reduceSum1(l, correct);
   if (l == 0u) {
-    Acc[p.accOff] += totalLoss * invN;
+    Acc[p.accOff] += totalLoss;
     Acc[p.accOff + 1u] += totalCorrect;
-  }
+  }` : ''}
 }`,
-};
+  };
+}
+const SOFTMAX = makeSoftmax(false);
+const SOFTMAX_STATS = makeSoftmax(true);
 
 // ---- batch norm over [N, C, S] -------------------------------------------------------------------
 
@@ -588,10 +754,10 @@ ${CHANNEL_INDEX}
 ${PER_CHANNEL_MAIN}
   var s = 0.0;
   for (var j = l; j < count; j += 256u) { s += X[p.xOff + at(c, j)]; }
-  let mean = reduceSum(l, s) / f32(count);
+  let mean = reduceSum0(l, s) / f32(count);
   var q = 0.0;
   for (var j = l; j < count; j += 256u) { let d = X[p.xOff + at(c, j)] - mean; q += d * d; }
-  let squares = reduceSum(l, q);
+  let squares = reduceSum1(l, q);
   let invStd = 1.0 / sqrt(squares / f32(count) + p.eps);
   let g = Gamma[c];
   let b = Beta[c];
@@ -645,8 +811,8 @@ ${PER_CHANNEL_MAIN}
     sdy += dy;
     sdyx += dy * (X[p.xOff + i] - mean) * invStd;
   }
-  let sumDy = reduceSum(l, sdy);
-  let sumDyXhat = reduceSum(l, sdyx);
+  let sumDy = reduceSum0(l, sdy);
+  let sumDyXhat = reduceSum1(l, sdyx);
   let m = f32(count);
   let scale = Gamma[c] * invStd / m;
   for (var j = l; j < count; j += 256u) {
@@ -687,8 +853,8 @@ ${PER_CHANNEL_MAIN}
     sdyx += dy * (X[p.xOff + i] - mean) * invStd;
     DX[p.dxOff + i] = dy * g;
   }
-  let sumDy = reduceSum(l, sdy);
-  let sumDyXhat = reduceSum(l, sdyx);
+  let sumDy = reduceSum0(l, sdy);
+  let sumDyXhat = reduceSum1(l, sdyx);
   if (l == 0u) {
     DBeta[c] = sumDy;
     DGamma[c] = sumDyXhat;
