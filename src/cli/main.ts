@@ -14,6 +14,7 @@ import { register as registerData } from './commands/data.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerAnalyze } from './commands/analyze.js';
 import { register as registerDemo } from './commands/demo.js';
+import { register as registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerAnalyze(program);
   registerDemo(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -1,12 +1,17 @@
 /**
- * The real environment of a run: the pruning loop of src/prune, the wasm kernels and the dataset
- * named by the config. Tests and benchmarks pass other environments to executeRun.
+ * The real environment of a run: the pruning loop of src/prune, the kernels of the device the
+ * config asks for (src/engine/device.ts: auto, cpu or gpu) and the dataset named by the config.
+ * The engine chosen is printed to stderr at start and stored with the run. Tests and benchmarks
+ * pass other environments to executeRun.
  */
 import { join } from 'node:path';
 import { loadDataset } from '../data/index.js';
 import { createKernels } from '../engine/index.js';
+import { decideDevice, describeDecision, type DeviceChoice, type DeviceDecision } from '../engine/device.js';
+import { describeAdapter } from '../engine/webgpu/index.js';
+import { UserError } from '../errors.js';
 import { runLottery } from '../prune/lottery.js';
-import type { RunEnvironment } from './runner.js';
+import type { EngineRecord, RunEnvironment } from './runner.js';
 
 export interface EnvironmentOptions {
   /** compute threads (default: all cores) */
@@ -14,12 +19,45 @@ export interface EnvironmentOptions {
   /** the run's workspace: decoded image folders are cached in <workspace>/cache unless
    *  RAMANUJAN_CACHE_DIR says otherwise */
   workspace?: string;
+  /** where a run computes when its config does not say (the config's `device` wins) */
+  device?: DeviceChoice;
+  /** where the engine line goes (default: stderr) */
+  log?: (line: string) => void;
+}
+
+/**
+ * The CPU fallback while the training code (src/nn, src/prune) still runs on the host-view engine
+ * contract: the webgpu backend implements the device contract, so a run cannot train on it yet.
+ * `auto` then trains on the CPU and says why; `gpu` is an error.
+ */
+async function trainingDecision(choice: DeviceChoice): Promise<DeviceDecision> {
+  const decision = await decideDevice(choice);
+  if (decision.backend === 'wasm') return decision;
+  await decision.kernels.close();
+  const found = describeAdapter(decision.adapter);
+  if (choice === 'gpu') {
+    throw new UserError(`device gpu: found ${found}, but training does not run on the webgpu backend yet (src/nn still uses the host-view engine contract); use --device cpu`);
+  }
+  return { backend: 'wasm', adapter: null, why: `device auto: ${found} found, but training does not run on webgpu yet` };
+}
+
+/**
+ * Fails early, before anything is written, when `device: gpu` cannot be had (the commands call it
+ * before claiming runs); auto and cpu always work.
+ */
+export async function checkDevice(choice: DeviceChoice): Promise<void> {
+  if (choice !== 'gpu') return;
+  const decision = await trainingDecision(choice);
+  if (decision.backend === 'webgpu') await decision.kernels.close();
 }
 
 export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
   return {
     loop: (config, deps, loopOpts) => runLottery(config, deps, loopOpts),
-    async prepare(config) {
+    async prepare(config, prepareOpts) {
+      const choice = prepareOpts?.device ?? opts.device ?? 'auto';
+      // the device first: `--device gpu` without a GPU fails before the dataset is loaded
+      const decision = await trainingDecision(choice);
       const dataset = await loadDataset(config.data.dataset, {
         dataDir: config.data.dataDir,
         cacheDir: opts.workspace && !process.env.RAMANUJAN_CACHE_DIR ? join(opts.workspace, 'cache') : undefined,
@@ -27,7 +65,9 @@ export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
         testSubset: config.data.testSubset,
       });
       const kernels = await createKernels({ threads: opts.threads });
-      return { deps: { kernels, dataset }, close: () => kernels.close() };
+      const engine: EngineRecord = { device: choice, backend: 'wasm', adapter: null, description: describeDecision(decision, kernels.threads) };
+      (opts.log ?? ((line: string) => void process.stderr.write(`${line}\n`)))(`ramanujan: engine: ${engine.description}`);
+      return { deps: { kernels, dataset }, close: () => kernels.close(), engine };
     },
   };
 }

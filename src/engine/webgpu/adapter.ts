@@ -101,6 +101,29 @@ export function webgpuLoadError(): string {
 }
 
 const instances: { default?: GPU; opengles?: GPU } = {};
+let hardwareSkipped = '';
+
+/** Why the hardware adapter was not looked for ('' when it was). */
+export function hardwareProbeSkipped(): string {
+  return hardwareSkipped;
+}
+
+/**
+ * On Linux Dawn reaches a GPU through Vulkan: without the Vulkan loader there is no hardware
+ * adapter, and asking Dawn only prints a warning. Checking the usual library folders first keeps
+ * CPU machines from loading Dawn at all (and from that warning) when `device: auto` looks.
+ */
+async function hardwareBackendPossible(): Promise<boolean> {
+  const p = (globalThis as { process?: { platform?: string; env?: Record<string, string | undefined> } }).process;
+  if (p?.platform !== 'linux') return true;
+  const { existsSync } = await import('node:fs');
+  const dirs = [
+    ...(p.env?.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== ''),
+    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu',
+    '/usr/lib64', '/lib64', '/usr/lib', '/lib', '/usr/local/lib',
+  ];
+  return dirs.some((d) => existsSync(`${d}/libvulkan.so.1`));
+}
 
 interface Candidate {
   adapter: GPUAdapter;
@@ -115,13 +138,20 @@ async function findAdapters(software: boolean): Promise<Candidate[]> {
     const adapter = await navigatorGpu.requestAdapter({ powerPreference: 'high-performance' });
     return adapter ? [{ adapter, description: describe(adapter, 'browser') }] : [];
   }
+  const hardwarePossible = await hardwareBackendPossible();
+  hardwareSkipped = hardwarePossible ? '' : 'no Vulkan loader (libvulkan.so.1) on this Linux machine';
+  // nothing to look for: Dawn is not even loaded
+  if (!hardwarePossible && !software) return [];
   const create = await loadDawn();
   if (create === null) return [];
   const found: Candidate[] = [];
-  // Dawn instances are kept for the process: one collected while another is in use crashed Dawn
-  instances.default ??= create([]);
-  const hardware = await instances.default.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
-  if (hardware) found.push({ adapter: hardware, description: describe(hardware, 'default') });
+  if (hardwarePossible) {
+    hardwareSkipped = '';
+    // Dawn instances are kept for the process: one collected while another is in use crashed Dawn
+    instances.default ??= create([]);
+    const hardware = await instances.default.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+    if (hardware) found.push({ adapter: hardware, description: describe(hardware, 'default') });
+  }
   if (software) {
     // Mesa's EGL needs a platform without a display server; respect one set by the user
     if (env !== null && env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';

@@ -4,7 +4,7 @@
  * typed operations (ops.ts). Importing this module loads no GPU library: Dawn is imported lazily
  * by `acquireWebGpu`/`listAdapters`.
  */
-export { acquireWebGpu, listAdapters, describeAdapter, softwareAllowedByEnv, webgpuLoadError, SOFTWARE_ENV } from './adapter.js';
+export { acquireWebGpu, hardwareProbeSkipped, listAdapters, describeAdapter, softwareAllowedByEnv, webgpuLoadError, SOFTWARE_ENV } from './adapter.js';
 export type { AdapterDescription, WebGpuContext, AcquireOptions } from './adapter.js';
 export { GpuRuntime, GpuTensor, kernelSource } from './runtime.js';
 export type { KernelDef, ElementType } from './runtime.js';
