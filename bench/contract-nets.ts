@@ -1,15 +1,13 @@
 /**
  * The paper's networks as a sequence of engine-contract calls (src/engine/kernels.ts `Kernels`),
- * for the webgpu benchmarks and the webgpu training tests while src/nn still runs on the
- * host-view contract. One `step()` is a full training step as src/nn does it: forward (conv /
+ * for the webgpu benchmarks and the webgpu-versus-wasm training tests. One `step()` is a full training step as src/nn does it: forward (conv /
  * Linear through MaskedWeights, ReLU, max / average pooling, batch norm in training mode), softmax
  * cross-entropy with loss and correct counts accumulated on the device, backward, and Adam with
  * the masks (masked weights stay exactly 0). Shapes and layer order are those of src/models/zoo.ts
  * (lenet-300-100, conv2/4/6, vgg19 with batch norm); the initial weights are Kaiming-normal from a
  * seeded generator but not the zoo's stream, so they are not the weights `createModel` makes.
  *
- * Works on any backend that implements the calls in `NetKernels` (webgpu; the CPU backends
- * through test/engine/host-facade.ts until they move to the device contract).
+ * Works on any backend (it uses the calls in `NetKernels`).
  */
 import { convOutputSize, type Conv2dGeometry, type Kernels, type MaskedWeight, type Tensor } from '../src/engine/kernels.js';
 

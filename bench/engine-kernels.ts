@@ -11,11 +11,11 @@
  * Each figure is the median of several timed blocks; the machine is shared, so expect noise.
  */
 import { createKernels } from '../src/engine/index.js';
-import type { Conv2dGeometry, HostKernels } from '../src/engine/kernels.js';
+import type { Conv2dGeometry, Kernels, Tensor } from '../src/engine/kernels.js';
 import { timeMedianMs, type BenchContext } from './harness.js';
 
-function fill(k: HostKernels, n: number, seed: number): Float32Array {
-  const a = k.alloc(n);
+function values(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -24,10 +24,26 @@ function fill(k: HostKernels, n: number, seed: number): Float32Array {
   return a;
 }
 
-function mask(k: HostKernels, n: number, density: number, seed: number): Float32Array {
-  const m = fill(k, n, seed);
-  for (let i = 0; i < n; i++) m[i] = m[i] + 0.5 < density ? 1 : 0;
-  return m;
+function upload(k: Kernels, data: Float32Array): Tensor {
+  const t = k.tensor(data.length);
+  k.upload(t, data);
+  return t;
+}
+
+/** A tensor of n pseudo-random values in [-0.5, 0.5). */
+function fill(k: Kernels, n: number, seed: number): Tensor {
+  return upload(k, values(n, seed));
+}
+
+function maskValues(n: number, density: number, seed: number): Float32Array {
+  return values(n, seed).map((v) => (v + 0.5 < density ? 1 : 0));
+}
+
+/** A 0/1 mask tensor and a weight tensor that is 0 where the mask is. */
+function maskedPair(k: Kernels, n: number, density: number, maskSeed: number, weightSeed: number): [Tensor, Tensor] {
+  const m = maskValues(n, density, maskSeed);
+  const w = values(n, weightSeed).map((v, i) => v * m[i]);
+  return [upload(k, m), upload(k, w)];
 }
 
 /** Median milliseconds of one call of fn, timing blocks of calls worth about `budgetMs`. */
@@ -43,7 +59,7 @@ function timeCall(fn: () => void, quick: boolean, budgetMs = 40): number {
   return ms / calls;
 }
 
-function sgemmFigures(ctx: BenchContext, k: HostKernels): void {
+function sgemmFigures(ctx: BenchContext, k: Kernels): void {
   const shapes: Array<[string, number, number, number, boolean, boolean]> = [
     ['sgemm_60x784x300', 60, 784, 300, false, false],
     ['sgemm_60x784x300_nt', 60, 784, 300, false, true],
@@ -53,27 +69,28 @@ function sgemmFigures(ctx: BenchContext, k: HostKernels): void {
   for (const [name, M, K, N, tA, tB] of shapes) {
     const A = fill(k, M * K, 1);
     const B = fill(k, K * N, 2);
-    const C = k.alloc(M * N);
+    const C = k.tensor(M * N);
     const ms = timeCall(() => k.sgemm(tA, tB, M, N, K, 1, A, B, 0, C), ctx.quick);
     ctx.report(`${name}_${k.threads}t`, (2 * M * N * K) / (ms * 1e6), 'GFLOPS');
     for (const a of [A, B, C]) k.free(a);
   }
 }
 
-function convFigures(ctx: BenchContext, k: HostKernels): void {
+function convFigures(ctx: BenchContext, k: Kernels): void {
   const g: Conv2dGeometry = { n: 60, cIn: 64, h: 32, w: 32, cOut: 64, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
   const K = g.cIn * 9;
   const P = g.h * g.w;
   const W = fill(k, g.cOut * K, 3);
-  const ones = k.alloc(g.cOut * K).fill(1);
+  const ones = k.tensor(g.cOut * K);
+  k.fill(ones, 1);
   const mw = k.createMaskedWeight(W, ones, g.cOut, K);
   const x = fill(k, g.n * g.cIn * P, 4);
-  const y = k.alloc(g.n * g.cOut * P);
-  const dx = k.alloc(g.n * g.cIn * P);
-  const dW = k.alloc(g.cOut * K);
-  const bias = k.alloc(g.cOut);
-  const dB = k.alloc(g.cOut);
-  const ws = k.alloc(k.conv2dWorkspaceSize(g));
+  const y = k.tensor(g.n * g.cOut * P);
+  const dx = k.tensor(g.n * g.cIn * P);
+  const dW = k.tensor(g.cOut * K);
+  const bias = k.tensor(g.cOut);
+  const dB = k.tensor(g.cOut);
+  const ws = k.tensor(k.conv2dWorkspaceSize(g));
   const flops = 2 * g.n * g.cOut * K * P;
   const fwd = timeCall(() => k.conv2dForward(mw, x, bias, g, y, ws), ctx.quick, 200);
   ctx.report(`conv3x3_64to64_32x32_b60_fwd_${k.threads}t`, flops / (fwd * 1e6), 'GFLOPS', 'im2col + GEMM');
@@ -83,14 +100,12 @@ function convFigures(ctx: BenchContext, k: HostKernels): void {
   for (const a of [W, ones, x, y, dx, dW, bias, dB, ws]) k.free(a);
 }
 
-function maskedForwardFigures(ctx: BenchContext, k: HostKernels): void {
+function maskedForwardFigures(ctx: BenchContext, k: Kernels): void {
   const [rows, cols, N] = [300, 784, 60];
   const X = fill(k, N * cols, 5);
-  const Y = k.alloc(N * rows);
+  const Y = k.tensor(N * rows);
   for (const density of [1, 0.2, 0.05, 0.01]) {
-    const m = mask(k, rows * cols, density, 6);
-    const W = fill(k, rows * cols, 7);
-    for (let i = 0; i < W.length; i++) W[i] *= m[i];
+    const [m, W] = maskedPair(k, rows * cols, density, 6, 7);
     const mw = k.createMaskedWeight(W, m, rows, cols);
     const nnz = Math.round(mw.density * rows * cols);
     const ms = timeCall(() => k.maskedForward(mw, X, N, null, Y), ctx.quick);
@@ -117,10 +132,9 @@ async function crossover(ctx: BenchContext, kind: 'linear' | 'conv'): Promise<nu
       for (const k of [dense, sparse]) {
         if (kind === 'linear') {
           const [rows, cols, N] = [300, 784, 60];
-          const m = mask(k, rows * cols, density, 8);
-          const W = fill(k, rows * cols, 9);
+          const [m, W] = maskedPair(k, rows * cols, density, 8, 9);
           const mw = k.createMaskedWeight(W, m, rows, cols);
-          const [X, dY, Y, dX, dW] = [fill(k, N * cols, 1), fill(k, N * rows, 2), k.alloc(N * rows), k.alloc(N * cols), k.alloc(rows * cols)];
+          const [X, dY, Y, dX, dW] = [fill(k, N * cols, 1), fill(k, N * rows, 2), k.tensor(N * rows), k.tensor(N * cols), k.tensor(rows * cols)];
           times.push(timeCall(() => {
             k.maskedForward(mw, X, N, null, Y);
             k.maskedBackwardInput(mw, dY, N, dX);
@@ -131,10 +145,9 @@ async function crossover(ctx: BenchContext, kind: 'linear' | 'conv'): Promise<nu
           const g: Conv2dGeometry = { n: 8, cIn: 64, h: 16, w: 16, cOut: 128, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 };
           const K = g.cIn * 9;
           const P = g.h * g.w;
-          const m = mask(k, g.cOut * K, density, 8);
-          const W = fill(k, g.cOut * K, 9);
+          const [m, W] = maskedPair(k, g.cOut * K, density, 8, 9);
           const mw = k.createMaskedWeight(W, m, g.cOut, K);
-          const [x, dy, y, dx, dW, ws] = [fill(k, g.n * g.cIn * P, 1), fill(k, g.n * g.cOut * P, 2), k.alloc(g.n * g.cOut * P), k.alloc(g.n * g.cIn * P), k.alloc(g.cOut * K), k.alloc(k.conv2dWorkspaceSize(g))];
+          const [x, dy, y, dx, dW, ws] = [fill(k, g.n * g.cIn * P, 1), fill(k, g.n * g.cOut * P, 2), k.tensor(g.n * g.cOut * P), k.tensor(g.n * g.cIn * P), k.tensor(g.cOut * K), k.tensor(k.conv2dWorkspaceSize(g))];
           times.push(timeCall(() => {
             k.conv2dForward(mw, x, null, g, y, ws);
             k.conv2dBackward(mw, x, dy, g, dW, null, dx, ws);

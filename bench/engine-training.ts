@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createKernels } from '../src/engine/index.js';
-import type { HostKernels } from '../src/engine/kernels.js';
+import type { Kernels } from '../src/engine/kernels.js';
 import { createModel } from '../src/models/zoo.js';
 import { createOptimizer } from '../src/nn/optim.js';
 import { Rng } from '../src/nn/rng.js';
@@ -45,20 +45,22 @@ function applyRandomMasks(model: Sequential, density: number, rng: Rng): void {
 
 /** images/s of `steps` training steps per repetition, median over `reps`. */
 function trainingThroughput(
-  kernels: HostKernels, name: ModelName, inputShape: [number, number, number], density: number, steps: number, reps: number,
+  kernels: Kernels, name: ModelName, inputShape: [number, number, number], density: number, steps: number, reps: number,
 ): { imagesPerSecond: number; sparseLayers: number; layers: number } {
   const model = createModel(name, kernels, { seed: 0, inputShape, classes: 10 });
   const rng = new Rng(1);
   applyRandomMasks(model, density, rng.fork('mask'));
   const optimizer = createOptimizer(model, adam(name === 'lenet-300-100' ? 0.0012 : 0.0003));
   const size = inputShape[0] * inputShape[1] * inputShape[2];
-  const x = kernels.alloc(BATCH * size);
-  const labels = kernels.allocInt32(BATCH);
+  const x = new Float32Array(BATCH * size);
+  const labels = new Int32Array(BATCH);
   const data = rng.fork('data');
   for (let i = 0; i < x.length; i++) x[i] = data.normal();
   for (let i = 0; i < BATCH; i++) labels[i] = data.int(10);
+  // as the lottery loop does: each step adds its loss into its own slot on the device (no read back)
+  const stats = kernels.tensor(2 * steps);
   const ms = timeMedianMs(() => {
-    for (let s = 0; s < steps; s++) trainStep(model, optimizer, x, labels, BATCH);
+    for (let s = 0; s < steps; s++) trainStep(model, optimizer, x, labels, BATCH, { stats, offset: 2 * s });
   }, reps, 1);
   const weightLayers = model.layers.filter((l) => 'sparse' in l) as unknown as Array<{ sparse: boolean }>;
   const result = {
@@ -68,8 +70,7 @@ function trainingThroughput(
   };
   optimizer.dispose();
   model.dispose();
-  kernels.free(x);
-  kernels.free(labels);
+  kernels.free(stats);
   return result;
 }
 
@@ -82,13 +83,13 @@ async function lenetRssChild(steps: number): Promise<void> {
   const model = createModel('lenet-300-100', kernels, { seed: 0, inputShape: dataset.shape, classes: 10 });
   const optimizer = createOptimizer(model, adam(0.0012));
   const batches = new TrainBatches(dataset, { batchSize: BATCH, seed: 0 });
-  const x = kernels.alloc(BATCH * 784);
-  const labels = kernels.allocInt32(BATCH);
+  const x = new Float32Array(BATCH * 784);
+  const labels = new Int32Array(BATCH);
   for (let s = 0; s < steps; s++) {
     batches.next(x, labels);
     trainStep(model, optimizer, x, labels, BATCH);
   }
-  const { accuracy } = evaluate(model, testBatches(dataset, { batchSize: 1000 }));
+  const { accuracy } = await evaluate(model, testBatches(dataset, { batchSize: 1000 }));
   await kernels.close();
   // resourceUsage().maxRSS is in kilobytes
   process.stdout.write(JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024, accuracy, backend: kernels.name }) + '\n');

@@ -39,6 +39,19 @@ export function createContext(suite: string, json: boolean, quick: boolean, args
 }
 
 /** Median wall time in milliseconds of `fn` over `reps` runs after `warmup` runs. */
+/** As timeMedianMs, for work that downloads from the device (awaits). */
+export async function timeMedianMsAsync(fn: () => Promise<unknown>, reps: number, warmup = 1): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
 export function timeMedianMs(fn: () => void, reps: number, warmup = 1): number {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];

@@ -21,24 +21,26 @@ import { ramanujanPreservingPrune } from '../src/prune/algorithm1.js';
 import type { TrainingConfig } from '../src/prune/config.js';
 import { magnitudeScores, snipScores, synflowScores, type LayerScores } from '../src/prune/scores.js';
 import { selectGlobal, selectLayerwise, type SelectionLayer } from '../src/prune/select.js';
-import { timeMedianMs, type BenchContext } from './harness.js';
+import { timeMedianMs, timeMedianMsAsync, type BenchContext } from './harness.js';
 
 const PAPER_ITERATIONS = 20_000;
 const FRACTIONS = { pConv: 0.1, pFc: 0.2, pOut: 0.1 };
 
-function selectionLayers(model: Sequential, scores: LayerScores): SelectionLayer[] {
+function selectionLayers(model: Sequential, masks: Map<string, Float32Array>, scores: LayerScores): SelectionLayer[] {
   return model.prunableParams().map((p) => ({
     name: p.name,
     kind: p.kind as 'linear' | 'conv',
     isOutput: p.name === model.outputWeightName,
-    mask: p.mask!,
+    mask: masks.get(p.name)!,
     score: scores.get(p.name)!,
   }));
 }
 
-function analyzeAll(model: Sequential, scores: LayerScores): void {
+/** The graph analysis of every layer, with the once-per-level download of weights and masks (as the lottery loop does). */
+async function analyzeAll(model: Sequential, scores: LayerScores): Promise<void> {
   for (const p of model.prunableParams()) {
-    analyzeLayer({ name: p.name, kind: p.kind as 'linear' | 'conv', shape: p.shape, weight: p.data, mask: p.mask, score: scores.get(p.name)! });
+    const [weight, mask] = [await model.kernels.download(p.data), await model.kernels.download(p.mask!)];
+    analyzeLayer({ name: p.name, kind: p.kind as 'linear' | 'conv', shape: p.shape, weight, mask, score: scores.get(p.name)! });
   }
 }
 
@@ -74,40 +76,44 @@ export async function run(ctx: BenchContext): Promise<void> {
     for (const density of [1, 0.2, 0.05]) {
       if (density < 1) {
         // magnitude-prune every layer to the density (from the dense trained weights' order)
-        const scores = magnitudeScores(model);
-        const current = model.prunableParams()[0].mask!.reduce((a, b) => a + b, 0) / model.prunableParams()[0].mask!.length;
-        const sel = selectLayerwise(selectionLayers(model, scores), { pConv: 0, pFc: 1 - density / current, pOut: 1 - density / current });
+        const scores = await magnitudeScores(model);
+        const masks = await model.masks();
+        const first = masks.get(model.prunableParams()[0].name)!;
+        const current = first.reduce((a, b) => a + b, 0) / first.length;
+        const sel = selectLayerwise(selectionLayers(model, masks, scores), { pConv: 0, pFc: 1 - density / current, pOut: 1 - density / current });
         for (const [name, m] of sel.masks) model.setMask(name, m);
       }
       const tag = `d${Math.round(density * 100)}`;
-      const scoreMs = timeMedianMs(() => { magnitudeScores(model); }, reps);
-      const scores = magnitudeScores(model);
-      const selectMs = timeMedianMs(() => { selectLayerwise(selectionLayers(model, scores), FRACTIONS); }, reps);
-      const analyzeMs = timeMedianMs(() => analyzeAll(model, scores), reps);
+      const scoreMs = await timeMedianMsAsync(() => magnitudeScores(model), reps);
+      const scores = await magnitudeScores(model);
+      const masks = await model.masks();
+      const selectMs = timeMedianMs(() => { selectLayerwise(selectionLayers(model, masks, scores), FRACTIONS); }, reps);
+      const analyzeMs = await timeMedianMsAsync(() => analyzeAll(model, scores), reps);
       const total = scoreMs + selectMs + analyzeMs;
       ctx.report(`lenet_imp_overhead_pct_${tag}`, (100 * total) / levelMs, '%', `score ${scoreMs.toFixed(1)} + select ${selectMs.toFixed(1)} + analyse ${analyzeMs.toFixed(1)} ms per level; target < 5`);
       const bound = { criterion: 'combined' as const, maxTries: 3, schedule: 'text' as const };
       const alg1Ms = timeMedianMs(() => {
         for (const p of model.prunableParams()) {
           const rows = p.shape[0];
-          ramanujanPreservingPrune({ name: p.name, rows, cols: p.data.length / rows, mask: p.mask!, score: scores.get(p.name)! }, p.name === model.outputWeightName ? 0.1 : 0.2, bound, graphMetrics);
+          ramanujanPreservingPrune({ name: p.name, rows, cols: p.data.length / rows, mask: masks.get(p.name)!, score: scores.get(p.name)! }, p.name === model.outputWeightName ? 0.1 : 0.2, bound, graphMetrics);
         }
       }, reps);
       ctx.report(`lenet_alg1_pct_${tag}`, (100 * alg1Ms) / levelMs, '%', `${alg1Ms.toFixed(1)} ms: Algorithm 1 over the three layers, K = 3`);
     }
-    const snipMs = timeMedianMs(() => { snipScores(model, batches, 1); }, reps);
+    const snipMs = await timeMedianMsAsync(() => snipScores(model, batches, 1), reps);
     ctx.report('lenet_snip_ms', snipMs, 'ms', 'one minibatch of 60');
-    const synflowLenetMs = timeMedianMs(() => { synflowScores(model); }, reps);
+    const synflowLenetMs = await timeMedianMsAsync(() => synflowScores(model), reps);
     ctx.report('lenet_synflow_ms', synflowLenetMs, 'ms');
     optimizer.dispose();
     model.dispose();
 
     // ---- vgg19: SynFlow and global selection --------------------------------------------------
     const vgg = createModel('vgg19', kernels, { seed: 1, inputShape: [3, 32, 32], classes: 10 });
-    const synflowMs = timeMedianMs(() => { synflowScores(vgg); }, ctx.quick ? 1 : 3);
+    const synflowMs = await timeMedianMsAsync(() => synflowScores(vgg), ctx.quick ? 1 : 3);
     ctx.report('vgg19_synflow_s', synflowMs / 1000, 's', 'target < 5');
-    const vggScores = synflowScores(vgg);
-    const globalMs = timeMedianMs(() => { selectGlobal(selectionLayers(vgg, vggScores), 0.2); }, 1, 0);
+    const vggScores = await synflowScores(vgg);
+    const vggMasks = await vgg.masks();
+    const globalMs = timeMedianMs(() => { selectGlobal(selectionLayers(vgg, vggMasks, vggScores), 0.2); }, 1, 0);
     ctx.report('vgg19_global_select_s', globalMs / 1000, 's', `${vgg.prunableParams().reduce((s, p) => s + p.data.length, 0)} weights, p = 0.2`);
     vgg.dispose();
   } finally {

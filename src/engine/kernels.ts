@@ -135,8 +135,8 @@ export interface Kernels {
   axpy(alpha: number, x: Tensor, y: Tensor, n: number): void;
   /** y[i] = |x[i]| for i < n; y may be x (SynFlow's absolute parameters). */
   abs(x: Tensor, y: Tensor, n: number): void;
-  /** y[i] = x[i] * m[i] for i < n; y may be x (applying a 0/1 mask: exactly 0 where m is 0, NaN·0 aside). */
-  mul(x: Tensor, m: Tensor, y: Tensor, n: number): void;
+  /** x[i] = 0 where mask[i] == 0, unchanged elsewhere, for i < n (exactly 0, even where x was NaN). */
+  applyMask(x: Tensor, mask: Tensor, n: number): void;
   /** out[outOffset] = max |x[offset + i]| over i < n (0 when n = 0; NaN when any is NaN). */
   maxAbs(x: Tensor, n: number, out: Tensor, outOffset?: number, offset?: number): void;
 
@@ -281,153 +281,14 @@ export interface HostAccess {
   view(t: Tensor): FloatArray;
   /** the elements of an 'i32' tensor */
   viewInt32(t: Tensor): Int32Array;
+  /**
+   * A tensor over existing host memory, sharing it (wasm: a view into its memory, subarrays
+   * included; reference: any typed array). The tensor borrows the memory: free() refuses it.
+   * Tests use it to call kernels on arrays they fill and read directly.
+   */
+  wrap(array: FloatArray | Int32Array): Tensor;
 }
 
 export function hasHostAccess(k: Kernels): k is Kernels & HostAccess {
   return typeof (k as Partial<HostAccess>).view === 'function' && typeof (k as Partial<HostAccess>).viewInt32 === 'function';
-}
-
-// ---- transitional: the previous contract, over host views, until src/nn and src/prune move ----
-
-/** @deprecated transitional: the HostMaskedWeight of HostKernels */
-export interface HostMaskedWeight {
-  readonly rows: number;
-  readonly cols: number;
-  /** fraction of mask entries equal to 1 */
-  readonly density: number;
-  /** true when products run on a compressed (sparse) copy */
-  readonly sparse: boolean;
-  /** Re-reads the weight values (call after every optimiser step); the mask is fixed. */
-  refreshValues(): void;
-  /** Frees engine memory held by the compressed copy. */
-  dispose(): void;
-}
-
-/** @deprecated transitional: the previous contract over host Float32Array views */
-export interface HostKernels {
-  readonly name: 'reference' | 'wasm';
-  /** number of threads the large kernels are split across (1 for reference) */
-  readonly threads: number;
-  /** Stops the worker threads (wasm); the kernels must not be used afterwards. Idempotent. */
-  close(): Promise<void>;
-
-  // ---- memory -----------------------------------------------------------------------------
-  /** A zero-filled Float32 array of `length` elements living in engine memory. */
-  alloc(length: number): Float32Array;
-  /** A zero-filled Int32 array of `length` elements living in engine memory. */
-  allocInt32(length: number): Int32Array;
-  /** Returns memory from alloc/allocInt32 to the engine. The array must not be used afterwards. */
-  free(array: Float32Array | Int32Array): void;
-
-  // ---- dense linear algebra -----------------------------------------------------------------
-  /**
-   * C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C[M,N].
-   * A is stored [M,K] (transA=false) or [K,M] (transA=true); B is [K,N] or [N,K].
-   * beta = 0 ignores the previous content of C (even NaN).
-   */
-  sgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: FloatArray, B: FloatArray, beta: number, C: FloatArray,
-  ): void;
-
-  // ---- masked weights (pruned layers) --------------------------------------------------------
-  /** Prepares W [rows, cols] under mask [rows, cols] (entries 0 or 1). W itself is not copied for
-   *  the dense path; it must already be 0 where the mask is 0. */
-  createMaskedWeight(W: FloatArray, mask: FloatArray, rows: number, cols: number): HostMaskedWeight;
-  /** Y[N, rows] = X[N, cols] · Wᵀ (+ bias[rows] when given). Linear forward. */
-  maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void;
-  /** dX[N, cols] = dY[N, rows] · W. Linear backward to the input. */
-  maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void;
-  /** dW[rows, cols] = (dY[N, rows]ᵀ · X[N, cols]) ⊙ mask, exactly 0 where the mask is 0. */
-  maskedBackwardWeight(mw: HostMaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void;
-
-  // ---- convolution -------------------------------------------------------------------------
-  /** col[cIn*kh*kw, oh*ow] from one image x[cIn, h, w]; zero padding. */
-  im2col(x: FloatArray, g: Conv2dGeometry, col: FloatArray): void;
-  /** Accumulates col[cIn*kh*kw, oh*ow] back into one image dx[cIn, h, w] (dx is overwritten). */
-  col2im(col: FloatArray, g: Conv2dGeometry, dx: FloatArray): void;
-  /**
-   * y[N, cOut, oh, ow] = conv(x[N, cIn, h, w], W[cOut, cIn, kh, kw]) + bias[cOut].
-   * `mw` is W as a HostMaskedWeight [cOut, cIn*kh*kw]; `workspace` has at least
-   * `conv2dWorkspaceSize(g)` elements.
-   */
-  conv2dForward(mw: HostMaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray): void;
-  /**
-   * Given dy[N, cOut, oh, ow]: dW[cOut, cIn, kh, kw] (masked, overwritten), dBias[cOut]
-   * (overwritten, when given) and dx[N, cIn, h, w] (overwritten, when given).
-   */
-  conv2dBackward(
-    mw: HostMaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
-    dW: FloatArray, dBias: FloatArray | null, dx: FloatArray | null, workspace: FloatArray,
-  ): void;
-  /** Elements of workspace conv2dForward/Backward need for geometry g. */
-  conv2dWorkspaceSize(g: Conv2dGeometry): number;
-
-  // ---- pooling (g.cOut = g.cIn; no padding contributes to a max) ---------------------------
-  /** y[N, C, oh, ow] = max over each window; argmax[N*C*oh*ow] = flat index into x of the max. */
-  maxPool2dForward(x: FloatArray, g: Conv2dGeometry, y: FloatArray, argmax: Int32Array): void;
-  /** dx[N, C, h, w] = scatter of dy through argmax (dx overwritten). */
-  maxPool2dBackward(dy: FloatArray, argmax: Int32Array, g: Conv2dGeometry, dx: FloatArray): void;
-  /** y = mean over each window (padding counted as zeros, count_include_pad=true as PyTorch). */
-  avgPool2dForward(x: FloatArray, g: Conv2dGeometry, y: FloatArray): void;
-  avgPool2dBackward(dy: FloatArray, g: Conv2dGeometry, dx: FloatArray): void;
-
-  // ---- elementwise -------------------------------------------------------------------------
-  /** y = max(x, 0); y may be x. */
-  reluForward(x: FloatArray, y: FloatArray): void;
-  /** dx = dy where y > 0 else 0 (y is the ReLU output); dx may be dy. */
-  reluBackward(y: FloatArray, dy: FloatArray, dx: FloatArray): void;
-  /** y[N, C, S] += bias[C] for each n and spatial position (S = 1 for Linear). */
-  addBias(y: FloatArray, bias: FloatArray, N: number, C: number, S: number): void;
-  /** dBias[C] = sum over n and s of dy[N, C, S] (overwritten). */
-  biasBackward(dy: FloatArray, N: number, C: number, S: number, dBias: FloatArray): void;
-
-  // ---- loss --------------------------------------------------------------------------------
-  /**
-   * Mean softmax cross-entropy over the batch of logits[N, C] with integer labels[N].
-   * Writes dLogits[N, C] = (softmax - onehot) / N and returns the mean loss.
-   * `correct` (when given) receives the number of rows whose argmax equals the label.
-   */
-  softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, N: number, C: number, dLogits: FloatArray): { loss: number; correct: number };
-
-  // ---- batch norm over [N, C, S] (S = h*w) -------------------------------------------------
-  /**
-   * Training mode: batch statistics (biased variance for normalising, unbiased for the running
-   * variance, as PyTorch); updates running stats with `momentum` (PyTorch convention:
-   * running = (1-m)*running + m*batch). Saves mean[C] and invStd[C] for the backward pass.
-   */
-  batchNormForwardTrain(
-    x: FloatArray, N: number, C: number, S: number, gamma: FloatArray, beta: FloatArray, eps: number, momentum: number,
-    runningMean: FloatArray, runningVar: FloatArray, y: FloatArray, saveMean: FloatArray, saveInvStd: FloatArray,
-  ): void;
-  /** Evaluation mode: normalise with the running statistics. */
-  batchNormForwardEval(
-    x: FloatArray, N: number, C: number, S: number, gamma: FloatArray, beta: FloatArray, eps: number,
-    runningMean: FloatArray, runningVar: FloatArray, y: FloatArray,
-  ): void;
-  /** Backward of training mode: dx (overwritten), dGamma and dBeta (overwritten). */
-  batchNormBackward(
-    x: FloatArray, dy: FloatArray, N: number, C: number, S: number, gamma: FloatArray,
-    saveMean: FloatArray, saveInvStd: FloatArray, dx: FloatArray, dGamma: FloatArray, dBeta: FloatArray,
-  ): void;
-
-  // ---- optimisers (mask: 0/1 per element or null; masked elements stay exactly 0 with 0 state) --
-  /**
-   * Adam (PyTorch semantics, L2 weight decay added to the gradient, bias correction with `step`
-   * counted from 1).
-   */
-  adamStep(
-    param: FloatArray, grad: FloatArray, m: FloatArray, v: FloatArray, mask: FloatArray | null,
-    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
-  ): void;
-  /**
-   * SGD with momentum, optional Nesterov, L2 weight decay (PyTorch semantics). `step` counts from
-   * 1: on step 1 the momentum buffer becomes the gradient itself, as torch.optim.SGD does (this only
-   * differs from the general rule when dampening ≠ 0). Omitted, it is taken as a later step.
-   */
-  sgdStep(
-    param: FloatArray, grad: FloatArray, velocity: FloatArray, mask: FloatArray | null,
-    lr: number, momentum: number, nesterov: boolean, weightDecay: number, dampening: number,
-    step?: number,
-  ): void;
 }

@@ -2,8 +2,10 @@
  * The reference backend: every kernel of the contract (src/engine/kernels.ts) as plain TypeScript
  * loops. It is the specification of the engine, so it is written for clarity, not speed:
  * - the wasm kernels are tested against it on random inputs;
- * - it works on Float32Array and Float64Array alike, so finite-difference gradient checks of the
- *   layers can run in float64;
+ * - its tensors wrap plain typed arrays: Float32Array, or Float64Array in float64 mode
+ *   (`referenceKernels({ float64: true })`), so finite-difference gradient checks of the layers
+ *   run in float64; the kernels below are written over arrays and the backend object at the end
+ *   unwraps the tensors;
  * - sums are accumulated in JavaScript numbers (float64) whatever the array type.
  *
  * Semantics follow PyTorch where the contract says so: Adam with L2 weight decay added to the
@@ -15,13 +17,16 @@
 import {
   convOutputSize,
   type Conv2dGeometry,
+  type DType,
   type FloatArray,
-  type HostKernels,
-  type HostMaskedWeight,
+  type HostAccess,
+  type Kernels,
+  type MaskedWeight,
+  type Tensor,
 } from './kernels.js';
 
-/** The reference HostMaskedWeight: W and mask are read live, so refreshValues has nothing to do. */
-class ReferenceMaskedWeight implements HostMaskedWeight {
+/** The reference MaskedWeight: W and mask are read live, so refreshValues has nothing to do. */
+class ReferenceMaskedWeight implements MaskedWeight {
   readonly density: number;
   readonly sparse = false;
 
@@ -43,15 +48,15 @@ class ReferenceMaskedWeight implements HostMaskedWeight {
   dispose(): void {}
 }
 
-function asReference(mw: HostMaskedWeight): ReferenceMaskedWeight {
+function asReference(mw: MaskedWeight): ReferenceMaskedWeight {
   if (!(mw instanceof ReferenceMaskedWeight)) {
-    throw new Error('reference kernels: the HostMaskedWeight was made by another backend');
+    throw new Error('reference kernels: the MaskedWeight was made by another backend');
   }
   return mw;
 }
 
 /** Throws when an array is shorter than the kernel needs (a programming error, not a user one). */
-function need(array: ArrayLike<number>, length: number, what: string): void {
+function need(array: { readonly length: number }, length: number, what: string): void {
   if (array.length < length) {
     throw new Error(`reference kernels: ${what} has ${array.length} elements, needs ${length}`);
   }
@@ -91,7 +96,7 @@ function sgemm(
 // ---- masked weights ----------------------------------------------------------------------------
 
 /** Y[N, rows] = X[N, cols] · Wᵀ (+ bias[rows]). */
-function maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
+function maskedForward(mw: MaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
   const { W, rows, cols } = asReference(mw);
   need(X, N * cols, 'X');
   need(Y, N * rows, 'Y');
@@ -105,7 +110,7 @@ function maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: Flo
 }
 
 /** dX[N, cols] = dY[N, rows] · W. */
-function maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
+function maskedBackwardInput(mw: MaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
   const { W, rows, cols } = asReference(mw);
   need(dY, N * rows, 'dY');
   need(dX, N * cols, 'dX');
@@ -119,7 +124,7 @@ function maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX
 }
 
 /** dW[rows, cols] = (dY[N, rows]ᵀ · X[N, cols]) ⊙ mask; exactly 0 where the mask is 0. */
-function maskedBackwardWeight(mw: HostMaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
+function maskedBackwardWeight(mw: MaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
   const { mask, rows, cols } = asReference(mw);
   need(dY, N * rows, 'dY');
   need(X, N * cols, 'X');
@@ -192,7 +197,7 @@ function conv2dWorkspaceSize(g: Conv2dGeometry): number {
 
 /** y[N, cOut, oh, ow] = W[cOut, K] · col_n[K, P] + bias, image by image (K = cIn*kh*kw, P = oh*ow). */
 function conv2dForward(
-  mw: HostMaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
+  mw: MaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
 ): void {
   const { W, rows, cols } = asReference(mw);
   const { oh, ow } = outputSize(g);
@@ -220,7 +225,7 @@ function conv2dForward(
  * dx_n = col2im(Wᵀ · dy_n).
  */
 function conv2dBackward(
-  mw: HostMaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
+  mw: MaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
   dW: FloatArray, dBias: FloatArray | null, dx: FloatArray | null, workspace: FloatArray,
 ): void {
   const { W, mask, rows, cols } = asReference(mw);
@@ -524,6 +529,35 @@ function batchNormBackward(
   }
 }
 
+/**
+ * Batch norm's eval-mode backward over [N, C, S] (see Kernels.batchNormBackwardEval), sums in
+ * float64. The wasm backend runs it too, on its views.
+ */
+export function batchNormBackwardEvalLoop(
+  x: ArrayLike<number>, dy: ArrayLike<number>, N: number, C: number, S: number, gamma: ArrayLike<number>, eps: number,
+  runningMean: ArrayLike<number>, runningVar: ArrayLike<number>,
+  dx: { [i: number]: number }, dGamma: { [i: number]: number }, dBeta: { [i: number]: number },
+): void {
+  for (let c = 0; c < C; c++) {
+    const mean = runningMean[c];
+    const invStd = 1 / Math.sqrt(runningVar[c] + eps);
+    const scale = gamma[c] * invStd;
+    let sumDy = 0;
+    let sumDyXhat = 0;
+    for (let n = 0; n < N; n++) {
+      const base = (n * C + c) * S;
+      for (let s = 0; s < S; s++) {
+        const g = dy[base + s];
+        sumDy += g;
+        sumDyXhat += g * (x[base + s] - mean) * invStd;
+        dx[base + s] = g * scale;
+      }
+    }
+    dGamma[c] = sumDyXhat;
+    dBeta[c] = sumDy;
+  }
+}
+
 // ---- optimisers --------------------------------------------------------------------------------
 
 /** torch.optim.Adam (not AdamW): g = grad + wd·p; p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps). */
@@ -585,42 +619,187 @@ function sgdStep(
 
 // ---- the backend -------------------------------------------------------------------------------
 
-/** The plain-TypeScript backend. Arrays may be any Float32Array/Float64Array (no engine memory). */
-export function referenceKernels(): HostKernels {
+/** The reference backend's Tensor: a plain typed array. */
+class ReferenceTensor implements Tensor {
+  readonly length: number;
+  freed = false;
+  constructor(readonly owner: object, readonly dtype: DType, readonly data: FloatArray | Int32Array, readonly borrowed = false) {
+    this.length = data.length;
+  }
+}
+
+export interface ReferenceKernelOptions {
+  /** keep 'f32' tensors in float64 (gradient checks); default false */
+  float64?: boolean;
+}
+
+/**
+ * The plain-TypeScript backend. With `float64` its float tensors are Float64Array (download still
+ * returns float32; read the float64 values through `view`).
+ */
+export function referenceKernels(opts: ReferenceKernelOptions = {}): Kernels & HostAccess {
+  const owner = {};
+  const float64 = opts.float64 ?? false;
+  const own = (t: Tensor): ReferenceTensor => {
+    if (!(t instanceof ReferenceTensor) || t.owner !== owner) throw new Error('reference kernels: the tensor was made by another backend');
+    if (t.freed) throw new Error('reference kernels: the tensor was freed');
+    return t;
+  };
+  const f = (t: Tensor): FloatArray => {
+    const r = own(t);
+    if (r.dtype !== 'f32') throw new Error('reference kernels: an i32 tensor where a float tensor is expected');
+    return r.data as FloatArray;
+  };
+  const fo = (t: Tensor | null): FloatArray | null => (t === null ? null : f(t));
+  const i32 = (t: Tensor): Int32Array => {
+    const r = own(t);
+    if (r.dtype !== 'i32') throw new Error('reference kernels: a float tensor where an i32 tensor is expected');
+    return r.data as Int32Array;
+  };
+  /** [start, end) of a range of t, checked */
+  const range = (t: Tensor, offset: number, length: number | undefined): [number, number] => {
+    const end = length === undefined ? t.length : offset + length;
+    if (!(offset >= 0 && end >= offset && end <= t.length)) throw new RangeError(`reference kernels: range [${offset}, ${end}) outside a tensor of ${t.length}`);
+    return [offset, end];
+  };
+  const tensor = (length: number, dtype: DType = 'f32'): Tensor => {
+    if (!(Number.isInteger(length) && length >= 0)) throw new RangeError(`reference kernels: tensor length must be a whole number, got ${length}`);
+    if (dtype !== 'f32' && dtype !== 'i32') throw new RangeError(`reference kernels: unknown dtype ${String(dtype)}`);
+    const data = dtype === 'i32' ? new Int32Array(length) : float64 ? new Float64Array(length) : new Float32Array(length);
+    return new ReferenceTensor(owner, dtype, data);
+  };
   return {
     name: 'reference',
     threads: 1,
-    alloc: (length) => new Float32Array(length),
-    allocInt32: (length) => new Int32Array(length),
-    free: () => {},
     close: async () => {},
-    sgemm,
+    tensor,
+    free: (t) => {
+      const r = own(t);
+      if (r.borrowed) throw new Error('reference kernels: free() of a tensor made by wrap()');
+      r.freed = true;
+    },
+    view: f,
+    viewInt32: i32,
+    wrap: (array) => new ReferenceTensor(owner, array instanceof Int32Array ? 'i32' : 'f32', array, true),
+    upload: (t, data, offset = 0) => {
+      const d = own(t).data;
+      range(t, offset, data.length);
+      d.set(data, offset);
+    },
+    download: (t, offset = 0, length) => {
+      const [s, e] = range(t, offset, length);
+      return Promise.resolve(Float32Array.from(f(t).subarray(s, e)));
+    },
+    downloadInt32: (t, offset = 0, length) => {
+      const [s, e] = range(t, offset, length);
+      return Promise.resolve(i32(t).slice(s, e));
+    },
+    fill: (t, value, offset = 0, length) => {
+      const [s, e] = range(t, offset, length);
+      own(t).data.fill(value, s, e);
+    },
+    copy: (src, dst, n, srcOffset = 0, dstOffset = 0) => {
+      const a = own(src);
+      const b = own(dst);
+      if (a.dtype !== b.dtype) throw new Error('reference kernels: copy between tensors of different dtypes');
+      range(src, srcOffset, n);
+      range(dst, dstOffset, n);
+      b.data.set(a.data.subarray(srcOffset, srcOffset + n), dstOffset);
+    },
+    scale: (x, alpha, n, offset = 0) => {
+      range(x, offset, n);
+      const v = f(x);
+      for (let i = offset; i < offset + n; i++) v[i] *= alpha;
+    },
+    addScalar: (x, value, n, offset = 0) => {
+      range(x, offset, n);
+      const v = f(x);
+      for (let i = offset; i < offset + n; i++) v[i] += value;
+    },
+    axpy: (alpha, x, y, n) => {
+      const [a, b] = [f(x), f(y)];
+      need(a, n, 'x');
+      need(b, n, 'y');
+      for (let i = 0; i < n; i++) b[i] += alpha * a[i];
+    },
+    abs: (x, y, n) => {
+      const [a, b] = [f(x), f(y)];
+      need(a, n, 'x');
+      need(b, n, 'y');
+      for (let i = 0; i < n; i++) b[i] = Math.abs(a[i]);
+    },
+    applyMask: (x, mask, n) => {
+      const [a, m] = [f(x), f(mask)];
+      need(a, n, 'x');
+      need(m, n, 'mask');
+      for (let i = 0; i < n; i++) if (m[i] === 0) a[i] = 0;
+    },
+    maxAbs: (x, n, out, outOffset = 0, offset = 0) => {
+      range(x, offset, n);
+      range(out, outOffset, 1);
+      const v = f(x);
+      let m = 0;
+      for (let i = offset; i < offset + n; i++) {
+        const a = Math.abs(v[i]);
+        if (a > m || Number.isNaN(a)) m = a;
+        if (Number.isNaN(m)) break;
+      }
+      f(out)[outOffset] = m;
+    },
+    sgemm: (transA, transB, M, N, K, alpha, A, B, beta, C, aOffset = 0, bOffset = 0, cOffset = 0) =>
+      sgemm(transA, transB, M, N, K, alpha, f(A).subarray(aOffset), f(B).subarray(bOffset), beta, f(C).subarray(cOffset)),
     createMaskedWeight: (W, mask, rows, cols) => {
       need(W, rows * cols, 'W');
       need(mask, rows * cols, 'mask');
-      return new ReferenceMaskedWeight(W, mask, rows, cols);
+      return new ReferenceMaskedWeight(f(W), f(mask), rows, cols);
     },
-    maskedForward,
-    maskedBackwardInput,
-    maskedBackwardWeight,
-    im2col,
-    col2im,
-    conv2dForward,
-    conv2dBackward,
+    maskedForward: (mw, X, N, bias, Y) => maskedForward(mw, f(X), N, fo(bias), f(Y)),
+    maskedBackwardInput: (mw, dY, N, dX) => maskedBackwardInput(mw, f(dY), N, f(dX)),
+    maskedBackwardWeight: (mw, dY, X, N, dW) => maskedBackwardWeight(mw, f(dY), f(X), N, f(dW)),
+    im2col: (x, xOffset, g, col) => im2col(f(x).subarray(xOffset), g, f(col)),
+    col2im: (col, g, dx, dxOffset) => col2im(f(col), g, f(dx).subarray(dxOffset)),
+    conv2dForward: (mw, x, bias, g, y, workspace) => conv2dForward(mw, f(x), fo(bias), g, f(y), f(workspace)),
+    conv2dBackward: (mw, x, dy, g, dW, dBias, dx, workspace) =>
+      conv2dBackward(mw, f(x), f(dy), g, f(dW), fo(dBias), fo(dx), f(workspace)),
     conv2dWorkspaceSize,
-    maxPool2dForward,
-    maxPool2dBackward,
-    avgPool2dForward,
-    avgPool2dBackward,
-    reluForward,
-    reluBackward,
-    addBias,
-    biasBackward,
-    softmaxCrossEntropy,
-    batchNormForwardTrain,
-    batchNormForwardEval,
-    batchNormBackward,
-    adamStep,
-    sgdStep,
+    maxPool2dForward: (x, g, y, argmax) => maxPool2dForward(f(x), g, f(y), i32(argmax)),
+    maxPool2dBackward: (dy, argmax, g, dx) => maxPool2dBackward(f(dy), i32(argmax), g, f(dx)),
+    avgPool2dForward: (x, g, y) => avgPool2dForward(f(x), g, f(y)),
+    avgPool2dBackward: (dy, g, dx) => avgPool2dBackward(f(dy), g, f(dx)),
+    reluForward: (x, y, n) => {
+      need(x, n, 'x');
+      reluForward(f(x).subarray(0, n), f(y));
+    },
+    reluBackward: (y, dy, dx, n) => {
+      need(y, n, 'y');
+      reluBackward(f(y).subarray(0, n), f(dy), f(dx));
+    },
+    addBias: (y, bias, N, C, S) => addBias(f(y), f(bias), N, C, S),
+    biasBackward: (dy, N, C, S, dBias) => biasBackward(f(dy), N, C, S, f(dBias)),
+    softmaxCrossEntropy: (logits, labels, N, C, dLogits, stats, statsOffset = 0) => {
+      const r = softmaxCrossEntropy(f(logits), i32(labels), N, C, f(dLogits));
+      if (stats !== null) {
+        need(stats, statsOffset + 2, 'stats');
+        const s = f(stats);
+        s[statsOffset] += r.loss * N;
+        s[statsOffset + 1] += r.correct;
+      }
+    },
+    batchNormForwardTrain: (x, N, C, S, gamma, beta, eps, momentum, runningMean, runningVar, y, saveMean, saveInvStd) =>
+      batchNormForwardTrain(f(x), N, C, S, f(gamma), f(beta), eps, momentum, f(runningMean), f(runningVar), f(y), f(saveMean), f(saveInvStd)),
+    batchNormForwardEval: (x, N, C, S, gamma, beta, eps, runningMean, runningVar, y) =>
+      batchNormForwardEval(f(x), N, C, S, f(gamma), f(beta), eps, f(runningMean), f(runningVar), f(y)),
+    batchNormBackward: (x, dy, N, C, S, gamma, saveMean, saveInvStd, dx, dGamma, dBeta) =>
+      batchNormBackward(f(x), f(dy), N, C, S, f(gamma), f(saveMean), f(saveInvStd), f(dx), f(dGamma), f(dBeta)),
+    batchNormBackwardEval: (x, dy, N, C, S, gamma, eps, runningMean, runningVar, dx, dGamma, dBeta) => {
+      need(x, N * C * S, 'x');
+      need(dy, N * C * S, 'dy');
+      need(dx, N * C * S, 'dx');
+      batchNormBackwardEvalLoop(f(x), f(dy), N, C, S, f(gamma), eps, f(runningMean), f(runningVar), f(dx), f(dGamma), f(dBeta));
+    },
+    adamStep: (param, grad, m, v, mask, lr, beta1, beta2, eps, weightDecay, step) =>
+      adamStep(f(param), f(grad), f(m), f(v), fo(mask), lr, beta1, beta2, eps, weightDecay, step),
+    sgdStep: (param, grad, velocity, mask, lr, momentum, nesterov, weightDecay, dampening, step) =>
+      sgdStep(f(param), f(grad), f(velocity), fo(mask), lr, momentum, nesterov, weightDecay, dampening, step),
   };
 }

@@ -17,15 +17,18 @@
  * - the rest (pooling, elementwise, loss, batch norm) runs on the calling thread; optimiser steps
  *   are cut into ranges when a tensor is large.
  *
- * Every array handed to these kernels must be a view into the engine's memory (from alloc /
- * allocInt32, or a subarray of one); Float64Array is not supported (use the reference backend).
+ * Tensors (src/engine/kernels.ts) are `WasmTensor`s: a handle that wraps a view into the engine's
+ * memory, so upload is a copy into that memory, download a copy out of it (resolved at once), and
+ * a kernel call costs what it did when kernels took the views themselves. The small elementwise
+ * kernels outside the hot path (fill, copy, scale, ...) are TypeScript loops over the views.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../paths.js';
-import { convOutputSize, type Conv2dGeometry, type FloatArray, type HostKernels, type HostMaskedWeight } from './kernels.js';
+import { convOutputSize, type Conv2dGeometry, type DType, type HostAccess, type Kernels, type MaskedWeight, type Tensor } from './kernels.js';
 import { EngineMemory } from './memory.js';
+import { batchNormBackwardEvalLoop } from './reference.js';
 import { ThreadPool, type Task } from './pool.js';
 import { WebAssemblyApi, type WasmGlobal, type WasmModule } from './wasm-api.js';
 
@@ -79,7 +82,7 @@ function compileModule(): WasmModule {
   return compiled;
 }
 
-function need(array: ArrayLike<number>, length: number, what: string): void {
+function need(array: { readonly length: number }, length: number, what: string): void {
   if (array.length < length) throw new Error(`wasm kernels: ${what} has ${array.length} elements, needs ${length}`);
 }
 
@@ -91,8 +94,19 @@ function range(count: number, parts: number, t: number, align = 1): [number, num
   return [Math.min(start, count), end];
 }
 
+/** The wasm backend's Tensor: a view into engine memory and its byte offset. */
+class WasmTensor implements Tensor {
+  readonly length: number;
+  readonly byteOffset: number;
+  freed = false;
+  constructor(readonly owner: WasmKernels, readonly dtype: DType, readonly view: Float32Array | Int32Array, readonly borrowed = false) {
+    this.length = view.length;
+    this.byteOffset = view.byteOffset;
+  }
+}
+
 /** A masked weight as the wasm backend keeps it. */
-class WasmMaskedWeight implements HostMaskedWeight {
+class WasmMaskedWeight implements MaskedWeight {
   readonly density: number;
   readonly sparse: boolean;
   /** engine copy of the mask [rows, cols] */
@@ -174,11 +188,11 @@ class WasmMaskedWeight implements HostMaskedWeight {
   /** Scratch arrays of at least a and b elements. */
   scratch(a: number, b: number): [Float32Array, Float32Array] {
     if (this.scratchA === null || this.scratchA.length < a) {
-      if (this.scratchA) this.kernels.free(this.scratchA);
+      if (this.scratchA) this.kernels.freeView(this.scratchA);
       this.scratchA = this.kernels.alloc(a);
     }
     if (this.scratchB === null || this.scratchB.length < b) {
-      if (this.scratchB) this.kernels.free(this.scratchB);
+      if (this.scratchB) this.kernels.freeView(this.scratchB);
       this.scratchB = this.kernels.alloc(b);
     }
     return [this.scratchA, this.scratchB];
@@ -188,7 +202,7 @@ class WasmMaskedWeight implements HostMaskedWeight {
     if (this.disposed) return;
     this.disposed = true;
     for (const a of [this.mask, this.rowPtr, this.colIdx, this.vals, this.colPtr, this.rowIdx, this.valsT, this.scratchA, this.scratchB]) {
-      if (a) this.kernels.free(a);
+      if (a) this.kernels.freeView(a);
     }
     this.mask = this.rowPtr = this.colIdx = this.colPtr = this.rowIdx = null;
     this.vals = this.valsT = this.scratchA = this.scratchB = null;
@@ -211,7 +225,7 @@ function balancedSplits(ptr: Int32Array, count: number, parts: number): Array<[n
   return splits;
 }
 
-class WasmKernels implements HostKernels {
+class WasmKernels implements Kernels, HostAccess {
   readonly name = 'wasm' as const;
   readonly threads: number;
   readonly mem: EngineMemory;
@@ -254,6 +268,7 @@ class WasmKernels implements HostKernels {
 
   // ---- memory --------------------------------------------------------------------------------
 
+  /** A zero-filled Float32 view of engine memory (internal buffers: sparse copies, scratch). */
   alloc(length: number): Float32Array {
     return this.mem.float32(this.mem.allocate(length * 4), length);
   }
@@ -262,17 +277,145 @@ class WasmKernels implements HostKernels {
     return this.mem.int32(this.mem.allocate(length * 4), length);
   }
 
-  free(array: Float32Array | Int32Array): void {
+  /** Frees a view from alloc/allocInt32. */
+  freeView(array: Float32Array | Int32Array): void {
     if (!this.mem.owns(array)) throw new Error('wasm kernels: free() of an array that is not engine memory');
     this.mem.release(array.byteOffset);
   }
 
-  /** Byte offset of an engine array (0 for null). */
-  private p(array: FloatArray | Int32Array | null): number {
-    if (array === null) return 0;
+  tensor(length: number, dtype: DType = 'f32'): Tensor {
+    if (!(Number.isInteger(length) && length >= 0)) throw new RangeError(`wasm kernels: tensor length must be a whole number, got ${length}`);
+    if (dtype !== 'f32' && dtype !== 'i32') throw new RangeError(`wasm kernels: unknown dtype ${String(dtype)}`);
+    return new WasmTensor(this, dtype, dtype === 'f32' ? this.alloc(length) : this.allocInt32(length));
+  }
+
+  free(t: Tensor): void {
+    const w = this.own(t);
+    if (w.borrowed) throw new Error('wasm kernels: free() of a tensor made by wrap()');
+    w.freed = true;
+    this.mem.release(w.byteOffset);
+  }
+
+  /** The tensor as this backend's own (throws for another backend's or a freed one). */
+  private own(t: Tensor): WasmTensor {
+    if (!(t instanceof WasmTensor) || t.owner !== this) throw new Error('wasm kernels: the tensor was made by another backend');
+    if (t.freed) throw new Error('wasm kernels: the tensor was freed');
+    return t;
+  }
+
+  view(t: Tensor): Float32Array {
+    const w = this.own(t);
+    if (w.dtype !== 'f32') throw new Error('wasm kernels: view() of an i32 tensor (use viewInt32)');
+    return w.view as Float32Array;
+  }
+
+  viewInt32(t: Tensor): Int32Array {
+    const w = this.own(t);
+    if (w.dtype !== 'i32') throw new Error('wasm kernels: viewInt32() of an f32 tensor');
+    return w.view as Int32Array;
+  }
+
+  wrap(array: Float32Array | Float64Array | Int32Array): Tensor {
     if (array instanceof Float64Array) throw new Error('wasm kernels: Float64Array is not supported (use the reference backend)');
-    if (!this.mem.owns(array)) throw new Error('wasm kernels: array is not engine memory (allocate it with kernels.alloc)');
-    return array.byteOffset;
+    if (!(array instanceof Float32Array || array instanceof Int32Array)) throw new Error('wasm kernels: wrap() takes a typed array');
+    if (!this.mem.owns(array)) throw new Error('wasm kernels: array is not engine memory (allocate it with kernels.tensor)');
+    return new WasmTensor(this, array instanceof Float32Array ? 'f32' : 'i32', array, true);
+  }
+
+  upload(t: Tensor, data: ArrayLike<number>, offset = 0): void {
+    const v = this.own(t).view;
+    if (!(offset >= 0 && offset + data.length <= v.length)) {
+      throw new RangeError(`wasm kernels: upload of ${data.length} elements at ${offset} into a tensor of ${v.length}`);
+    }
+    v.set(data, offset);
+  }
+
+  private slice(t: Tensor, offset: number, length: number | undefined): [number, number] {
+    const end = length === undefined ? t.length : offset + length;
+    if (!(offset >= 0 && end >= offset && end <= t.length)) throw new RangeError(`wasm kernels: range [${offset}, ${end}) outside a tensor of ${t.length}`);
+    return [offset, end];
+  }
+
+  download(t: Tensor, offset = 0, length?: number): Promise<Float32Array> {
+    const [s, e] = this.slice(t, offset, length);
+    return Promise.resolve(this.view(t).slice(s, e));
+  }
+
+  downloadInt32(t: Tensor, offset = 0, length?: number): Promise<Int32Array> {
+    const [s, e] = this.slice(t, offset, length);
+    return Promise.resolve(this.viewInt32(t).slice(s, e));
+  }
+
+  fill(t: Tensor, value: number, offset = 0, length?: number): void {
+    const [s, e] = this.slice(t, offset, length);
+    this.own(t).view.fill(value, s, e);
+  }
+
+  copy(src: Tensor, dst: Tensor, n: number, srcOffset = 0, dstOffset = 0): void {
+    const a = this.own(src);
+    const b = this.own(dst);
+    if (a.dtype !== b.dtype) throw new Error('wasm kernels: copy between tensors of different dtypes');
+    this.slice(src, srcOffset, n);
+    this.slice(dst, dstOffset, n);
+    b.view.set(a.view.subarray(srcOffset, srcOffset + n), dstOffset);
+  }
+
+  scale(x: Tensor, alpha: number, n: number, offset = 0): void {
+    this.slice(x, offset, n);
+    const v = this.view(x);
+    for (let i = offset; i < offset + n; i++) v[i] *= alpha;
+  }
+
+  addScalar(x: Tensor, value: number, n: number, offset = 0): void {
+    this.slice(x, offset, n);
+    const v = this.view(x);
+    for (let i = offset; i < offset + n; i++) v[i] += value;
+  }
+
+  axpy(alpha: number, x: Tensor, y: Tensor, n: number): void {
+    need(x, n, 'x');
+    need(y, n, 'y');
+    const a = this.view(x);
+    const b = this.view(y);
+    for (let i = 0; i < n; i++) b[i] += alpha * a[i];
+  }
+
+  abs(x: Tensor, y: Tensor, n: number): void {
+    need(x, n, 'x');
+    need(y, n, 'y');
+    const a = this.view(x);
+    const b = this.view(y);
+    for (let i = 0; i < n; i++) b[i] = Math.abs(a[i]);
+  }
+
+  applyMask(x: Tensor, mask: Tensor, n: number): void {
+    need(x, n, 'x');
+    need(mask, n, 'mask');
+    this.x.applyMask(this.p(x), this.p(mask), n);
+  }
+
+  maxAbs(x: Tensor, n: number, out: Tensor, outOffset = 0, offset = 0): void {
+    this.slice(x, offset, n);
+    this.slice(out, outOffset, 1);
+    const v = this.view(x);
+    let m = 0;
+    for (let i = offset; i < offset + n; i++) {
+      const a = Math.abs(v[i]);
+      if (a > m || Number.isNaN(a)) m = a;
+      if (Number.isNaN(m)) break;
+    }
+    this.view(out)[outOffset] = m;
+  }
+
+  /** Byte offset of an engine tensor or internal view (0 for null). */
+  private p(t: Tensor | Float32Array | Int32Array | null): number {
+    if (t === null) return 0;
+    if (t instanceof WasmTensor) return this.own(t).byteOffset;
+    if (t instanceof Float32Array || t instanceof Int32Array) {
+      if (!this.mem.owns(t)) throw new Error('wasm kernels: array is not engine memory');
+      return t.byteOffset;
+    }
+    return this.own(t).byteOffset;
   }
 
   /**
@@ -297,12 +440,13 @@ class WasmKernels implements HostKernels {
 
   sgemm(
     transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: FloatArray, B: FloatArray, beta: number, C: FloatArray,
+    alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor,
+    aOffset = 0, bOffset = 0, cOffset = 0,
   ): void {
-    need(A, M * K, 'A');
-    need(B, K * N, 'B');
-    need(C, M * N, 'C');
-    this.gemm(transA, transB, M, N, K, alpha, this.p(A), transA ? M : K, this.p(B), transB ? K : N, beta, this.p(C), N);
+    need(A, aOffset + M * K, 'A');
+    need(B, bOffset + K * N, 'B');
+    need(C, cOffset + M * N, 'C');
+    this.gemm(transA, transB, M, N, K, alpha, this.p(A) + 4 * aOffset, transA ? M : K, this.p(B) + 4 * bOffset, transB ? K : N, beta, this.p(C) + 4 * cOffset, N);
   }
 
   /** sgemm on byte offsets with explicit leading dimensions, split across threads. */
@@ -340,16 +484,16 @@ class WasmKernels implements HostKernels {
 
   // ---- masked weights -------------------------------------------------------------------------
 
-  createMaskedWeight(W: FloatArray, mask: FloatArray, rows: number, cols: number): HostMaskedWeight {
+  createMaskedWeight(W: Tensor, mask: Tensor, rows: number, cols: number): MaskedWeight {
     need(W, rows * cols, 'W');
     need(mask, rows * cols, 'mask');
     this.p(W);
-    return new WasmMaskedWeight(this, W as Float32Array, mask as Float32Array, rows, cols, this.sparseBelow);
+    return new WasmMaskedWeight(this, this.view(W), this.view(mask), rows, cols, this.sparseBelow);
   }
 
-  private asWasm(mw: HostMaskedWeight): WasmMaskedWeight {
-    if (!(mw instanceof WasmMaskedWeight)) throw new Error('wasm kernels: the HostMaskedWeight was made by another backend');
-    if (mw.disposed) throw new Error('wasm kernels: the HostMaskedWeight was disposed');
+  private asWasm(mw: MaskedWeight): WasmMaskedWeight {
+    if (!(mw instanceof WasmMaskedWeight)) throw new Error('wasm kernels: the MaskedWeight was made by another backend');
+    if (mw.disposed) throw new Error('wasm kernels: the MaskedWeight was disposed');
     return mw;
   }
 
@@ -385,7 +529,7 @@ class WasmKernels implements HostKernels {
     })));
   }
 
-  maskedForward(mw: HostMaskedWeight, X: FloatArray, N: number, bias: FloatArray | null, Y: FloatArray): void {
+  maskedForward(mw: MaskedWeight, X: Tensor, N: number, bias: Tensor | null, Y: Tensor): void {
     const m = this.asWasm(mw);
     need(X, N * m.cols, 'X');
     need(Y, N * m.rows, 'Y');
@@ -403,7 +547,7 @@ class WasmKernels implements HostKernels {
     this.x.transpose(this.p(yt), m.rows, N, N, this.p(Y), m.rows);
   }
 
-  maskedBackwardInput(mw: HostMaskedWeight, dY: FloatArray, N: number, dX: FloatArray): void {
+  maskedBackwardInput(mw: MaskedWeight, dY: Tensor, N: number, dX: Tensor): void {
     const m = this.asWasm(mw);
     need(dY, N * m.rows, 'dY');
     need(dX, N * m.cols, 'dX');
@@ -419,7 +563,7 @@ class WasmKernels implements HostKernels {
     this.x.transpose(this.p(dxt), m.cols, N, N, this.p(dX), m.cols);
   }
 
-  maskedBackwardWeight(mw: HostMaskedWeight, dY: FloatArray, X: FloatArray, N: number, dW: FloatArray): void {
+  maskedBackwardWeight(mw: MaskedWeight, dY: Tensor, X: Tensor, N: number, dW: Tensor): void {
     const m = this.asWasm(mw);
     need(dY, N * m.rows, 'dY');
     need(X, N * m.cols, 'X');
@@ -431,7 +575,7 @@ class WasmKernels implements HostKernels {
       return;
     }
     // only the kept positions: dW[r, c] = dYt[r, :] · Xt[c, :]
-    dW.fill(0, 0, m.rows * m.cols);
+    this.view(dW).fill(0, 0, m.rows * m.cols);
     const [dyt, xt] = m.scratch(m.rows * N, m.cols * N);
     this.x.transpose(this.p(dY), N, m.rows, m.rows, this.p(dyt), N);
     this.x.transpose(this.p(X), N, m.cols, m.cols, this.p(xt), N);
@@ -457,18 +601,18 @@ class WasmKernels implements HostKernels {
     return { K: g.cIn * g.kh * g.kw, P: oh * ow };
   }
 
-  im2col(x: FloatArray, g: Conv2dGeometry, col: FloatArray): void {
+  im2col(x: Tensor, xOffset: number, g: Conv2dGeometry, col: Tensor): void {
     const { K, P } = this.sizes(g);
-    need(x, g.cIn * g.h * g.w, 'x');
+    need(x, xOffset + g.cIn * g.h * g.w, 'x');
     need(col, K * P, 'col');
-    this.x.im2col(this.p(x), g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, this.p(col));
+    this.x.im2col(this.p(x) + 4 * xOffset, g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, this.p(col));
   }
 
-  col2im(col: FloatArray, g: Conv2dGeometry, dx: FloatArray): void {
+  col2im(col: Tensor, g: Conv2dGeometry, dx: Tensor, dxOffset: number): void {
     const { K, P } = this.sizes(g);
     need(col, K * P, 'col');
-    need(dx, g.cIn * g.h * g.w, 'dx');
-    this.x.col2im(this.p(col), g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, this.p(dx));
+    need(dx, dxOffset + g.cIn * g.h * g.w, 'dx');
+    this.x.col2im(this.p(col), g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, this.p(dx) + 4 * dxOffset);
   }
 
   /** Per task (see convParts): a column buffer [K, P] and a weight-gradient partial [cOut, K]. */
@@ -488,7 +632,7 @@ class WasmKernels implements HostKernels {
   }
 
   conv2dForward(
-    mw: HostMaskedWeight, x: FloatArray, bias: FloatArray | null, g: Conv2dGeometry, y: FloatArray, workspace: FloatArray,
+    mw: MaskedWeight, x: Tensor, bias: Tensor | null, g: Conv2dGeometry, y: Tensor, workspace: Tensor,
   ): void {
     const m = this.asWasm(mw);
     const { K, P } = this.sizes(g);
@@ -513,8 +657,8 @@ class WasmKernels implements HostKernels {
   }
 
   conv2dBackward(
-    mw: HostMaskedWeight, x: FloatArray, dy: FloatArray, g: Conv2dGeometry,
-    dW: FloatArray, dBias: FloatArray | null, dx: FloatArray | null, workspace: FloatArray,
+    mw: MaskedWeight, x: Tensor, dy: Tensor, g: Conv2dGeometry,
+    dW: Tensor, dBias: Tensor | null, dx: Tensor | null, workspace: Tensor,
   ): void {
     const m = this.asWasm(mw);
     const { K, P } = this.sizes(g);
@@ -535,7 +679,7 @@ class WasmKernels implements HostKernels {
     const sparse = m.sparse ? 1 : 0;
     if (sparse) {
       // sparse partials only write kept positions: clear them so the sum below stays finite
-      dW.fill(0, 0, g.cOut * K);
+      this.view(dW).fill(0, 0, g.cOut * K);
       for (let t = 1; t < parts; t++) this.mem.float32(partsBase + (t - 1) * partStride, g.cOut * K).fill(0);
     }
     const tasks: Task[] = [];
@@ -559,7 +703,7 @@ class WasmKernels implements HostKernels {
     return [g.n * g.cIn, g.h, g.w, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW];
   }
 
-  maxPool2dForward(x: FloatArray, g: Conv2dGeometry, y: FloatArray, argmax: Int32Array): void {
+  maxPool2dForward(x: Tensor, g: Conv2dGeometry, y: Tensor, argmax: Tensor): void {
     const { P } = this.sizes(g);
     need(x, g.n * g.cIn * g.h * g.w, 'x');
     need(y, g.n * g.cIn * P, 'y');
@@ -567,7 +711,7 @@ class WasmKernels implements HostKernels {
     this.x.maxPoolForward(this.p(x), ...this.poolArgs(g), this.p(y), this.p(argmax));
   }
 
-  maxPool2dBackward(dy: FloatArray, argmax: Int32Array, g: Conv2dGeometry, dx: FloatArray): void {
+  maxPool2dBackward(dy: Tensor, argmax: Tensor, g: Conv2dGeometry, dx: Tensor): void {
     const { P } = this.sizes(g);
     need(dy, g.n * g.cIn * P, 'dy');
     need(argmax, g.n * g.cIn * P, 'argmax');
@@ -575,14 +719,14 @@ class WasmKernels implements HostKernels {
     this.x.maxPoolBackward(this.p(dy), this.p(argmax), g.n * g.cIn * P, this.p(dx), g.n * g.cIn * g.h * g.w);
   }
 
-  avgPool2dForward(x: FloatArray, g: Conv2dGeometry, y: FloatArray): void {
+  avgPool2dForward(x: Tensor, g: Conv2dGeometry, y: Tensor): void {
     const { P } = this.sizes(g);
     need(x, g.n * g.cIn * g.h * g.w, 'x');
     need(y, g.n * g.cIn * P, 'y');
     this.x.avgPoolForward(this.p(x), ...this.poolArgs(g), this.p(y));
   }
 
-  avgPool2dBackward(dy: FloatArray, g: Conv2dGeometry, dx: FloatArray): void {
+  avgPool2dBackward(dy: Tensor, g: Conv2dGeometry, dx: Tensor): void {
     const { P } = this.sizes(g);
     need(dy, g.n * g.cIn * P, 'dy');
     need(dx, g.n * g.cIn * g.h * g.w, 'dx');
@@ -591,45 +735,53 @@ class WasmKernels implements HostKernels {
 
   // ---- elementwise ----------------------------------------------------------------------------
 
-  reluForward(x: FloatArray, y: FloatArray): void {
-    need(y, x.length, 'y');
-    this.x.reluForward(this.p(x), this.p(y), x.length);
+  reluForward(x: Tensor, y: Tensor, n: number): void {
+    need(x, n, 'x');
+    need(y, n, 'y');
+    this.x.reluForward(this.p(x), this.p(y), n);
   }
 
-  reluBackward(y: FloatArray, dy: FloatArray, dx: FloatArray): void {
-    need(dy, y.length, 'dy');
-    need(dx, y.length, 'dx');
-    this.x.reluBackward(this.p(y), this.p(dy), this.p(dx), y.length);
+  reluBackward(y: Tensor, dy: Tensor, dx: Tensor, n: number): void {
+    need(y, n, 'y');
+    need(dy, n, 'dy');
+    need(dx, n, 'dx');
+    this.x.reluBackward(this.p(y), this.p(dy), this.p(dx), n);
   }
 
-  addBias(y: FloatArray, bias: FloatArray, N: number, C: number, S: number): void {
+  addBias(y: Tensor, bias: Tensor, N: number, C: number, S: number): void {
     need(y, N * C * S, 'y');
     need(bias, C, 'bias');
     this.x.addBias(this.p(y), this.p(bias), N, C, S);
   }
 
-  biasBackward(dy: FloatArray, N: number, C: number, S: number, dBias: FloatArray): void {
+  biasBackward(dy: Tensor, N: number, C: number, S: number, dBias: Tensor): void {
     need(dy, N * C * S, 'dy');
     need(dBias, C, 'dBias');
     this.x.biasBackward(this.p(dy), N, C, S, this.p(dBias));
   }
 
-  softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, N: number, C: number, dLogits: FloatArray): { loss: number; correct: number } {
+  softmaxCrossEntropy(logits: Tensor, labels: Tensor, N: number, C: number, dLogits: Tensor, stats: Tensor | null, statsOffset = 0): void {
     need(logits, N * C, 'logits');
     need(labels, N, 'labels');
     need(dLogits, N * C, 'dLogits');
+    const l = this.viewInt32(labels);
     for (let n = 0; n < N; n++) {
-      if (!(labels[n] >= 0 && labels[n] < C)) throw new Error(`wasm kernels: label ${labels[n]} is outside [0, ${C})`);
+      if (!(l[n] >= 0 && l[n] < C)) throw new Error(`wasm kernels: label ${l[n]} is outside [0, ${C})`);
     }
     const loss = this.x.softmaxCrossEntropy(this.p(logits), this.p(labels), N, C, this.p(dLogits));
-    return { loss, correct: this.x.softmaxCorrect() };
+    if (stats !== null) {
+      need(stats, statsOffset + 2, 'stats');
+      const s = this.view(stats);
+      s[statsOffset] += loss * N;
+      s[statsOffset + 1] += this.x.softmaxCorrect();
+    }
   }
 
   // ---- batch norm -----------------------------------------------------------------------------
 
   batchNormForwardTrain(
-    x: FloatArray, N: number, C: number, S: number, gamma: FloatArray, beta: FloatArray, eps: number, momentum: number,
-    runningMean: FloatArray, runningVar: FloatArray, y: FloatArray, saveMean: FloatArray, saveInvStd: FloatArray,
+    x: Tensor, N: number, C: number, S: number, gamma: Tensor, beta: Tensor, eps: number, momentum: number,
+    runningMean: Tensor, runningVar: Tensor, y: Tensor, saveMean: Tensor, saveInvStd: Tensor,
   ): void {
     need(x, N * C * S, 'x');
     need(y, N * C * S, 'y');
@@ -640,8 +792,8 @@ class WasmKernels implements HostKernels {
   }
 
   batchNormForwardEval(
-    x: FloatArray, N: number, C: number, S: number, gamma: FloatArray, beta: FloatArray, eps: number,
-    runningMean: FloatArray, runningVar: FloatArray, y: FloatArray,
+    x: Tensor, N: number, C: number, S: number, gamma: Tensor, beta: Tensor, eps: number,
+    runningMean: Tensor, runningVar: Tensor, y: Tensor,
   ): void {
     need(x, N * C * S, 'x');
     need(y, N * C * S, 'y');
@@ -650,8 +802,8 @@ class WasmKernels implements HostKernels {
   }
 
   batchNormBackward(
-    x: FloatArray, dy: FloatArray, N: number, C: number, S: number, gamma: FloatArray,
-    saveMean: FloatArray, saveInvStd: FloatArray, dx: FloatArray, dGamma: FloatArray, dBeta: FloatArray,
+    x: Tensor, dy: Tensor, N: number, C: number, S: number, gamma: Tensor,
+    saveMean: Tensor, saveInvStd: Tensor, dx: Tensor, dGamma: Tensor, dBeta: Tensor,
   ): void {
     need(x, N * C * S, 'x');
     need(dy, N * C * S, 'dy');
@@ -659,6 +811,22 @@ class WasmKernels implements HostKernels {
     for (const [a, what] of [[gamma, 'gamma'], [saveMean, 'saveMean'], [saveInvStd, 'saveInvStd'], [dGamma, 'dGamma'], [dBeta, 'dBeta']] as const) need(a, C, what);
     this.x.batchNormBackward(this.p(x), this.p(dy), N, C, S, this.p(gamma), this.p(saveMean), this.p(saveInvStd),
       this.p(dx), this.p(dGamma), this.p(dBeta));
+  }
+
+  /**
+   * Eval-mode backward, a TypeScript loop over the engine's views: it runs only for SynFlow scores
+   * (batch 1, once per pruning level), so it is not worth a wasm kernel.
+   */
+  batchNormBackwardEval(
+    x: Tensor, dy: Tensor, N: number, C: number, S: number, gamma: Tensor, eps: number,
+    runningMean: Tensor, runningVar: Tensor, dx: Tensor, dGamma: Tensor, dBeta: Tensor,
+  ): void {
+    need(x, N * C * S, 'x');
+    need(dy, N * C * S, 'dy');
+    need(dx, N * C * S, 'dx');
+    for (const [a, what] of [[gamma, 'gamma'], [runningMean, 'runningMean'], [runningVar, 'runningVar'], [dGamma, 'dGamma'], [dBeta, 'dBeta']] as const) need(a, C, what);
+    batchNormBackwardEvalLoop(this.view(x), this.view(dy), N, C, S, this.view(gamma), eps, this.view(runningMean), this.view(runningVar),
+      this.view(dx), this.view(dGamma), this.view(dBeta));
   }
 
   // ---- optimisers -----------------------------------------------------------------------------
@@ -675,7 +843,7 @@ class WasmKernels implements HostKernels {
   }
 
   adamStep(
-    param: FloatArray, grad: FloatArray, m: FloatArray, v: FloatArray, mask: FloatArray | null,
+    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, mask: Tensor | null,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
   ): void {
     const n = param.length;
@@ -694,7 +862,7 @@ class WasmKernels implements HostKernels {
   }
 
   sgdStep(
-    param: FloatArray, grad: FloatArray, velocity: FloatArray, mask: FloatArray | null,
+    param: Tensor, grad: Tensor, velocity: Tensor, mask: Tensor | null,
     lr: number, momentum: number, nesterov: boolean, weightDecay: number, dampening: number, step = 2,
   ): void {
     const n = param.length;
@@ -710,7 +878,7 @@ class WasmKernels implements HostKernels {
 }
 
 /** Loads the compiled engine and starts its worker threads. */
-export async function createWasmKernels(opts: WasmKernelOptions): Promise<HostKernels> {
+export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernels> {
   const module = compileModule();
   const kernels = new WasmKernels(module, opts);
   await kernels.startWorkers(module);

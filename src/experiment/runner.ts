@@ -12,7 +12,7 @@
  */
 import type { Dataset } from '../data/types.js';
 import type { DeviceChoice } from '../engine/device.js';
-import type { HostKernels } from '../engine/kernels.js';
+import type { Kernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
 import type { LotteryOptions } from '../prune/lottery.js';
 import type { LevelRecord } from '../prune/records.js';
@@ -23,7 +23,7 @@ import { toLotteryConfig, type ExperimentConfig } from './schema.js';
 import type { RunStore } from './store.js';
 
 export interface LoopDeps {
-  kernels: HostKernels;
+  kernels: Kernels;
   dataset: Dataset;
 }
 

@@ -17,7 +17,7 @@
  *   Linear(512, classes) (a single layer, so its weight is `classifier.weight`).
  * All convs and linears have biases. Initialisation: src/nn/init.ts.
  */
-import type { FloatArray, HostKernels } from '../engine/kernels.js';
+import type { Kernels } from '../engine/kernels.js';
 import { UserError } from '../errors.js';
 import { float32Device, type Device } from '../nn/device.js';
 import { kaimingNormalInit } from '../nn/init.js';
@@ -46,15 +46,15 @@ const CONV_STAGES: Record<'conv2' | 'conv4' | 'conv6', Stage[]> = {
 const VGG19_STAGES: Stage[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512];
 
 /** Tracks the current per-example shape while layers are stacked. */
-class Builder<A extends FloatArray> {
-  readonly layers: Layer<A>[] = [];
+class Builder {
+  readonly layers: Layer[] = [];
   shape: number[];
 
-  constructor(readonly device: Device<A>, inputShape: [number, number, number]) {
+  constructor(readonly device: Device, inputShape: [number, number, number]) {
     this.shape = [...inputShape];
   }
 
-  add(layer: Layer<A>): void {
+  add(layer: Layer): void {
     this.layers.push(layer);
     this.shape = layer.outShape;
   }
@@ -65,9 +65,9 @@ class Builder<A extends FloatArray> {
   }
 }
 
-function lenet<A extends FloatArray>(b: Builder<A>, classes: number): void {
+function lenet(b: Builder, classes: number): void {
   const d = b.device;
-  b.add(new Flatten<A>(b.shape));
+  b.add(new Flatten(b.shape));
   b.add(new Linear(d, 'fc1', b.shape[0], 300));
   b.add(new ReLU(d, b.shape));
   b.add(new Linear(d, 'fc2', 300, 100));
@@ -75,7 +75,7 @@ function lenet<A extends FloatArray>(b: Builder<A>, classes: number): void {
   b.add(new Linear(d, 'fc3', 100, classes));
 }
 
-function convNet<A extends FloatArray>(b: Builder<A>, stages: Stage[], classes: number): void {
+function convNet(b: Builder, stages: Stage[], classes: number): void {
   const d = b.device;
   let i = 0;
   for (const s of stages) {
@@ -88,7 +88,7 @@ function convNet<A extends FloatArray>(b: Builder<A>, stages: Stage[], classes: 
       i += 2;
     }
   }
-  b.add(new Flatten<A>(b.shape));
+  b.add(new Flatten(b.shape));
   b.add(new Linear(d, 'classifier.0', b.shape[0], 256));
   b.add(new ReLU(d, b.shape));
   b.add(new Linear(d, 'classifier.2', 256, 256));
@@ -96,7 +96,7 @@ function convNet<A extends FloatArray>(b: Builder<A>, stages: Stage[], classes: 
   b.add(new Linear(d, 'classifier.4', 256, classes));
 }
 
-function vgg19<A extends FloatArray>(b: Builder<A>, classes: number): void {
+function vgg19(b: Builder, classes: number): void {
   const d = b.device;
   let i = 0;
   for (const s of VGG19_STAGES) {
@@ -113,7 +113,7 @@ function vgg19<A extends FloatArray>(b: Builder<A>, classes: number): void {
   const [, h, w] = b.image;
   if (h !== w) throw new Error(`vgg19 needs square feature maps, has ${h}x${w}`);
   b.add(new AvgPool2d(d, b.image, h));
-  b.add(new Flatten<A>(b.shape));
+  b.add(new Flatten(b.shape));
   b.add(new Linear(d, 'classifier', b.shape[0], classes));
 }
 
@@ -121,7 +121,7 @@ function vgg19<A extends FloatArray>(b: Builder<A>, classes: number): void {
  * Builds `name` on any device (Float32 engine memory, or Float64 for gradient checks), with
  * Kaiming-normal initial weights from `opts.seed` (`new Rng(seed).fork('init')`).
  */
-export function buildModel<A extends FloatArray>(name: ModelName, device: Device<A>, opts: ModelOptions): Sequential<A> {
+export function buildModel(name: ModelName, device: Device, opts: ModelOptions): Sequential {
   const [c, h, w] = opts.inputShape;
   if (![c, h, w].every((v) => Number.isInteger(v) && v > 0)) {
     throw new UserError(`model ${name}: inputShape must be three positive integers [C, H, W], got [${opts.inputShape}]`);
@@ -152,21 +152,21 @@ export function buildModel<A extends FloatArray>(name: ModelName, device: Device
     throw new UserError(`model ${name} cannot take inputs of shape [${opts.inputShape}]: ${(e as Error).message}`);
   }
   const model = new Sequential(device, b.layers, { name, inputShape: opts.inputShape, classes: opts.classes });
-  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'));
+  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'), device.kernels);
   return model;
 }
 
 /** The model in Float32 on the engine's memory: what training uses. */
-export function createModel(name: ModelName, kernels: HostKernels, opts: ModelOptions): Sequential {
+export function createModel(name: ModelName, kernels: Kernels, opts: ModelOptions): Sequential {
   return buildModel(name, float32Device(kernels), opts);
 }
 
 /** Total elements of the prunable weights (Linear and Conv weights, no biases or BN). */
-export function countPrunableWeights<A extends FloatArray>(model: Sequential<A>): number {
+export function countPrunableWeights(model: Sequential): number {
   return model.prunableParams().reduce((s, p) => s + p.data.length, 0);
 }
 
 /** Total elements of all trainable parameters. */
-export function countParams<A extends FloatArray>(model: Sequential<A>): number {
+export function countParams(model: Sequential): number {
   return model.params.reduce((s, p) => s + p.data.length, 0);
 }

@@ -12,20 +12,20 @@ import type { Sequential } from './sequential.js';
 
 export const MASK_SUFFIX = '_mask';
 
-/** The tensors `saveModel` writes: state dict (+ masks), with shapes. */
-export function modelTensors(model: Sequential, opts: { masks?: boolean } = {}): Map<string, { shape: number[]; data: Float32Array }> {
+/** The tensors `saveModel` writes: state dict (+ masks), with shapes (downloaded from the device). */
+export async function modelTensors(model: Sequential, opts: { masks?: boolean } = {}): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   const shapes = model.stateShapes();
-  for (const [name, data] of model.stateDict()) out.set(name, { shape: shapes.get(name)!, data });
+  for (const [name, data] of await model.stateDict()) out.set(name, { shape: shapes.get(name)!, data });
   if (opts.masks ?? true) {
-    for (const [name, mask] of model.masks()) out.set(name + MASK_SUFFIX, { shape: shapes.get(name)!, data: mask });
+    for (const [name, mask] of await model.masks()) out.set(name + MASK_SUFFIX, { shape: shapes.get(name)!, data: mask });
   }
   return out;
 }
 
 /** Writes the model's parameters, buffers and (by default) masks to `path`, atomically. */
-export function saveModel(model: Sequential, path: string, opts: { masks?: boolean; metadata?: Record<string, string> } = {}): void {
-  writeSafetensors(path, modelTensors(model, opts), { model: model.name, ...(opts.metadata ?? {}) });
+export async function saveModel(model: Sequential, path: string, opts: { masks?: boolean; metadata?: Record<string, string> } = {}): Promise<void> {
+  writeSafetensors(path, await modelTensors(model, opts), { model: model.name, ...(opts.metadata ?? {}) });
 }
 
 function sameShape(a: number[], b: number[]): boolean {

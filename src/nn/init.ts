@@ -12,10 +12,11 @@
  *   (open_lth's default draws gamma uniformly from [0, 1); PyTorch's own default is 1.)
  * - Randomness: each weight tensor draws from `rng.fork(<parameter name>)`, so a tensor's initial
  *   values depend only on the seed and its name, not on the order or the number of other layers.
- *   Normals are drawn in Float64 (Box-Muller) and rounded to the array type.
- * - Masks are applied afterwards: pruned weights are 0.
+ *   Normals are drawn in Float64 (Box-Muller) on the host, uploaded (rounded to the device's
+ *   precision).
+ * - Masks are applied afterwards on the device: pruned weights are 0.
  */
-import type { FloatArray } from '../engine/kernels.js';
+import type { Kernels } from '../engine/kernels.js';
 import type { Param } from './param.js';
 import type { Rng } from './rng.js';
 
@@ -24,19 +25,20 @@ export function fanIn(shape: number[]): number {
   return shape.slice(1).reduce((a, b) => a * b, 1);
 }
 
-export function kaimingNormalInit<A extends FloatArray>(params: Param<A>[], rng: Rng): void {
+export function kaimingNormalInit(params: Param[], rng: Rng, kernels: Kernels): void {
   for (const p of params) {
     if (p.kind === 'linear' || p.kind === 'conv') {
       const std = Math.sqrt(2 / fanIn(p.shape));
       const r = rng.fork(p.name);
-      const d = p.data;
-      for (let i = 0; i < d.length; i++) d[i] = r.normal() * std;
-      if (p.mask !== null) for (let i = 0; i < d.length; i++) if (p.mask[i] === 0) d[i] = 0;
+      const values = new Float64Array(p.data.length);
+      for (let i = 0; i < values.length; i++) values[i] = r.normal() * std;
+      kernels.upload(p.data, values);
+      if (p.mask !== null) kernels.applyMask(p.data, p.mask, p.data.length);
     } else if (p.kind === 'bias') {
-      p.data.fill(0);
+      kernels.fill(p.data, 0);
     } else {
       // batchnorm: `.weight` is gamma, `.bias` is beta
-      p.data.fill(p.name.endsWith('.weight') ? 1 : 0);
+      kernels.fill(p.data, p.name.endsWith('.weight') ? 1 : 0);
     }
   }
 }

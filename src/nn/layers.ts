@@ -9,10 +9,10 @@
  * - ReLU works in place (its output overwrites its input, its dx overwrites dy). This is safe
  *   because no layer here needs its own output in the backward pass (Linear, Conv2d and BatchNorm2d
  *   need their input, MaxPool2d its argmax).
- * - Linear and Conv2d weights go through a `HostMaskedWeight`: the engine picks the dense or the sparse
+ * - Linear and Conv2d weights go through a `MaskedWeight`: the engine picks the dense or the sparse
  *   path from the mask's density. The owning model refreshes its values before each forward.
  */
-import type { Conv2dGeometry, FloatArray, HostMaskedWeight } from '../engine/kernels.js';
+import type { Conv2dGeometry, MaskedWeight, Tensor } from '../engine/kernels.js';
 import { convOutputSize } from '../engine/kernels.js';
 import { BatchBuffer, BatchBufferInt32, type Device } from './device.js';
 import type { Param } from './param.js';
@@ -20,43 +20,57 @@ import { createParam } from './param.js';
 
 export type Mode = 'train' | 'eval';
 
-/** A non-trainable tensor saved in the state dict (BatchNorm running statistics). */
-export interface StateBuffer<A extends FloatArray = Float32Array> {
+/** Tensor non-trainable tensor saved in the state dict (BatchNorm running statistics). */
+export interface StateBuffer {
   /** PyTorch name, e.g. `features.1.running_mean` */
   name: string;
   shape: number[];
-  data: A;
+  data: Tensor;
   /** false for tensors PyTorch may leave out of a state dict (num_batches_tracked) */
   required: boolean;
 }
 
-export interface Layer<A extends FloatArray = Float32Array> {
+export interface Layer {
   /** PyTorch module name (`fc1`, `features.0`); empty for layers without state */
   readonly name: string;
   /** short description for summaries, e.g. `Conv2d(3, 64, 3, pad 1)` */
   readonly description: string;
-  readonly params: Param<A>[];
-  readonly buffers: StateBuffer<A>[];
+  readonly params: Param[];
+  readonly buffers: StateBuffer[];
   /** per-example input and output shapes */
   readonly inShape: number[];
   readonly outShape: number[];
   /** y = layer(x); x: [N, ...inShape] -> returns [N, ...outShape] (a buffer owned by the layer) */
-  forward(x: A, N: number, mode: Mode): A;
+  forward(x: Tensor, N: number, mode: Mode): Tensor;
   /**
    * Given dy [N, ...outShape] for the last forward's output: fills every param.grad (overwritten)
    * and returns dx [N, ...inShape], or null when `needInputGrad` is false and the layer could skip it.
    */
-  backward(dy: A, N: number, needInputGrad: boolean): A | null;
+  backward(dy: Tensor, N: number, needInputGrad: boolean): Tensor | null;
   /** elements of shared workspace needed for batch N (convolutions; 0 otherwise) */
   workspaceSize(N: number): number;
   /** the shared workspace the model allocated (at least workspaceSize(N) for the current N) */
-  setWorkspace(workspace: A): void;
+  setWorkspace(workspace: Tensor): void;
   /** re-reads weight values into engine structures (after optimiser steps or loads) */
   refreshWeights(): void;
   /** rebuilds engine structures after a mask change */
   maskChanged(): void;
   /** frees engine memory */
   dispose(): void;
+  /**
+   * How the layer behaves under SynFlow's rescaling (src/prune/scores.ts, Sequential.synflowPass):
+   * - 'homogeneous': f(s·x) = s·f(x) for s > 0 (ReLU, pooling, flatten): nothing to do;
+   * - 'affine': an affine map whose additive terms scaleShift(s) multiplies by s, so that
+   *   f'(s·x) = s·f(x) (BatchNorm2d in eval mode);
+   * - 'rescale': as 'affine', and a rescaling point: after its forward the model multiplies its
+   *   output by a power of two c and calls scaleWeights(c) (Linear, Conv2d);
+   * - 'unknown': SynFlow refuses the model.
+   */
+  readonly synflow: 'homogeneous' | 'affine' | 'rescale' | 'unknown';
+  /** multiplies the additive terms (bias; BN beta and running mean) by s ('affine', 'rescale') */
+  scaleShift?(s: number): void;
+  /** multiplies the weight and the bias by c and refreshes the engine copies ('rescale') */
+  scaleWeights?(c: number): void;
 }
 
 function product(shape: number[]): number {
@@ -68,15 +82,15 @@ function shapeError(layer: string, what: string, got: number, want: number): Err
 }
 
 /** Base for the two weight layers: a prunable weight under a mask, plus an optional bias. */
-abstract class WeightLayer<A extends FloatArray> {
-  readonly params: Param<A>[];
-  readonly buffers: StateBuffer<A>[] = [];
-  protected masked: HostMaskedWeight;
+abstract class WeightLayer {
+  readonly params: Param[];
+  readonly buffers: StateBuffer[] = [];
+  protected masked: MaskedWeight;
 
   constructor(
-    protected readonly device: Device<A>,
-    readonly weight: Param<A>,
-    readonly bias: Param<A> | null,
+    protected readonly device: Device,
+    readonly weight: Param,
+    readonly bias: Param | null,
     /** the weight as a matrix: Linear [out, in], Conv [c_out, c_in*kh*kw] */
     protected readonly rows: number,
     protected readonly cols: number,
@@ -92,6 +106,19 @@ abstract class WeightLayer<A extends FloatArray> {
   maskChanged(): void {
     this.masked.dispose();
     this.masked = this.device.kernels.createMaskedWeight(this.weight.data, this.weight.mask!, this.rows, this.cols);
+  }
+
+  readonly synflow = 'rescale' as const;
+
+  scaleShift(s: number): void {
+    if (this.bias !== null && s !== 1) this.device.kernels.scale(this.bias.data, s, this.rows);
+  }
+
+  scaleWeights(c: number): void {
+    if (c === 1) return;
+    this.device.kernels.scale(this.weight.data, c, this.rows * this.cols);
+    if (this.bias !== null) this.device.kernels.scale(this.bias.data, c, this.rows);
+    this.masked.refreshValues();
   }
 
   /** true when products with the weight run on the sparse path */
@@ -113,15 +140,15 @@ abstract class WeightLayer<A extends FloatArray> {
  * Linear: y[N, out] = x[N, in] · Wᵀ + b; W [out, in] (`<name>.weight`), b [out] (`<name>.bias`).
  * backward: dW[out, in] = dyᵀ · x (masked), db[out] = Σ_n dy, dx[N, in] = dy · W.
  */
-export class Linear<A extends FloatArray = Float32Array> extends WeightLayer<A> implements Layer<A> {
+export class Linear extends WeightLayer implements Layer {
   readonly inShape: number[];
   readonly outShape: number[];
   readonly description: string;
-  private readonly y: BatchBuffer<A>;
-  private readonly dx: BatchBuffer<A>;
-  private x: A | null = null;
+  private readonly y: BatchBuffer;
+  private readonly dx: BatchBuffer;
+  private x: Tensor | null = null;
 
-  constructor(device: Device<A>, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(device: Device, readonly name: string, readonly inFeatures: number, readonly outFeatures: number, bias = true) {
     super(
       device,
       createParam(device, `${name}.weight`, [outFeatures, inFeatures], 'linear', true),
@@ -136,7 +163,7 @@ export class Linear<A extends FloatArray = Float32Array> extends WeightLayer<A> 
     this.dx = new BatchBuffer(device, inFeatures);
   }
 
-  forward(x: A, N: number): A {
+  forward(x: Tensor, N: number): Tensor {
     if (x.length < N * this.inFeatures) throw shapeError(this.name, 'input', x.length, N * this.inFeatures);
     const y = this.y.view(N);
     this.x = x;
@@ -144,7 +171,7 @@ export class Linear<A extends FloatArray = Float32Array> extends WeightLayer<A> 
     return y;
   }
 
-  backward(dy: A, N: number, needInputGrad: boolean): A | null {
+  backward(dy: Tensor, N: number, needInputGrad: boolean): Tensor | null {
     const k = this.device.kernels;
     k.maskedBackwardWeight(this.masked, dy, this.x!, N, this.weight.grad);
     if (this.bias !== null) k.biasBackward(dy, N, this.outFeatures, 1, this.bias.grad);
@@ -178,19 +205,19 @@ export interface Conv2dOptions {
  * (cross-correlation, zero padding, as PyTorch). Names `<name>.weight`, `<name>.bias`.
  * backward: dW (masked), db, dx through the engine's im2col/col2im.
  */
-export class Conv2d<A extends FloatArray = Float32Array> extends WeightLayer<A> implements Layer<A> {
+export class Conv2d extends WeightLayer implements Layer {
   readonly inShape: number[];
   readonly outShape: number[];
   readonly description: string;
-  private readonly y: BatchBuffer<A>;
-  private readonly dx: BatchBuffer<A>;
+  private readonly y: BatchBuffer;
+  private readonly dx: BatchBuffer;
   private readonly stride: number;
   private readonly padding: number;
-  private x: A | null = null;
-  private workspace: A | null = null;
+  private x: Tensor | null = null;
+  private workspace: Tensor | null = null;
 
   constructor(
-    device: Device<A>, readonly name: string, inShape: [number, number, number], readonly outChannels: number,
+    device: Device, readonly name: string, inShape: [number, number, number], readonly outChannels: number,
     readonly kernelSize: number, opts: Conv2dOptions = {},
   ) {
     const [cIn] = inShape;
@@ -221,7 +248,7 @@ export class Conv2d<A extends FloatArray = Float32Array> extends WeightLayer<A> 
     };
   }
 
-  forward(x: A, N: number): A {
+  forward(x: Tensor, N: number): Tensor {
     const want = N * product(this.inShape);
     if (x.length < want) throw shapeError(this.name, 'input', x.length, want);
     const y = this.y.view(N);
@@ -230,7 +257,7 @@ export class Conv2d<A extends FloatArray = Float32Array> extends WeightLayer<A> 
     return y;
   }
 
-  backward(dy: A, N: number, needInputGrad: boolean): A | null {
+  backward(dy: Tensor, N: number, needInputGrad: boolean): Tensor | null {
     const dx = needInputGrad ? this.dx.view(N) : null;
     this.device.kernels.conv2dBackward(
       this.masked, this.x!, dy, this.geometry(N), this.weight.grad, this.bias?.grad ?? null, dx, this.workspace!,
@@ -242,7 +269,7 @@ export class Conv2d<A extends FloatArray = Float32Array> extends WeightLayer<A> 
     return this.device.kernels.conv2dWorkspaceSize(this.geometry(N));
   }
 
-  setWorkspace(workspace: A): void {
+  setWorkspace(workspace: Tensor): void {
     this.workspace = workspace;
   }
 
@@ -254,10 +281,12 @@ export class Conv2d<A extends FloatArray = Float32Array> extends WeightLayer<A> 
 }
 
 /** Base for layers without parameters. */
-abstract class StatelessLayer<A extends FloatArray> {
+abstract class StatelessLayer {
   readonly name: string = '';
-  readonly params: Param<A>[] = [];
-  readonly buffers: StateBuffer<A>[] = [];
+  /** pooling, ReLU and flatten are positively homogeneous */
+  readonly synflow: 'homogeneous' | 'affine' | 'rescale' | 'unknown' = 'homogeneous';
+  readonly params: Param[] = [];
+  readonly buffers: StateBuffer[] = [];
   workspaceSize(): number {
     return 0;
   }
@@ -270,15 +299,15 @@ abstract class StatelessLayer<A extends FloatArray> {
  * What max and average pooling share: the window geometry over [N, C, h, w] input, the output
  * shape [C, oh, ow] and the output / input-gradient buffers.
  */
-abstract class Pool2d<A extends FloatArray> extends StatelessLayer<A> {
+abstract class Pool2d extends StatelessLayer {
   readonly inShape: number[];
   readonly outShape: number[];
   readonly description: string;
-  protected readonly y: BatchBuffer<A>;
-  protected readonly dx: BatchBuffer<A>;
+  protected readonly y: BatchBuffer;
+  protected readonly dx: BatchBuffer;
   protected readonly stride: number;
 
-  constructor(protected readonly device: Device<A>, kind: string, inShape: [number, number, number], readonly kernelSize: number, stride: number | undefined, readonly padding: number) {
+  constructor(protected readonly device: Device, kind: string, inShape: [number, number, number], readonly kernelSize: number, stride: number | undefined, readonly padding: number) {
     super();
     this.stride = stride ?? kernelSize;
     const [c, h, w] = inShape;
@@ -307,21 +336,21 @@ abstract class Pool2d<A extends FloatArray> extends StatelessLayer<A> {
  * MaxPool2d(kernel, stride = kernel, padding = 0): y[N, C, oh, ow] = max over each window.
  * backward: dy routed to the argmax of each window (ties: the first maximum, as the kernel chooses).
  */
-export class MaxPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> implements Layer<A> {
+export class MaxPool2d extends Pool2d implements Layer {
   private readonly argmax: BatchBufferInt32;
 
-  constructor(device: Device<A>, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
+  constructor(device: Device, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
     super(device, 'MaxPool2d', inShape, kernelSize, stride, padding);
     this.argmax = new BatchBufferInt32(device, product(this.outShape));
   }
 
-  forward(x: A, N: number): A {
+  forward(x: Tensor, N: number): Tensor {
     const y = this.y.view(N);
     this.device.kernels.maxPool2dForward(x, this.geometry(N), y, this.argmax.view(N));
     return y;
   }
 
-  backward(dy: A, N: number): A {
+  backward(dy: Tensor, N: number): Tensor {
     const dx = this.dx.view(N);
     this.device.kernels.maxPool2dBackward(dy, this.argmax.view(N), this.geometry(N), dx);
     return dx;
@@ -337,18 +366,18 @@ export class MaxPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> im
  * AvgPool2d(kernel, stride = kernel, padding = 0): y = mean over each window, padding counted as
  * zeros (PyTorch count_include_pad=True). backward spreads dy / (kernel²) over each window.
  */
-export class AvgPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> implements Layer<A> {
-  constructor(device: Device<A>, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
+export class AvgPool2d extends Pool2d implements Layer {
+  constructor(device: Device, inShape: [number, number, number], kernelSize: number, stride?: number, padding = 0) {
     super(device, 'AvgPool2d', inShape, kernelSize, stride, padding);
   }
 
-  forward(x: A, N: number): A {
+  forward(x: Tensor, N: number): Tensor {
     const y = this.y.view(N);
     this.device.kernels.avgPool2dForward(x, this.geometry(N), y);
     return y;
   }
 
-  backward(dy: A, N: number): A {
+  backward(dy: Tensor, N: number): Tensor {
     const dx = this.dx.view(N);
     this.device.kernels.avgPool2dBackward(dy, this.geometry(N), dx);
     return dx;
@@ -356,27 +385,29 @@ export class AvgPool2d<A extends FloatArray = Float32Array> extends Pool2d<A> im
 }
 
 /** ReLU, in place: y = max(x, 0) overwrites x; dx = dy·[y > 0] overwrites dy. */
-export class ReLU<A extends FloatArray = Float32Array> extends StatelessLayer<A> implements Layer<A> {
+export class ReLU extends StatelessLayer implements Layer {
   readonly description = 'ReLU';
   readonly inShape: number[];
   readonly outShape: number[];
-  private y: A | null = null;
+  private y: Tensor | null = null;
+  private n = 0;
 
-  constructor(private readonly device: Device<A>, shape: number[]) {
+  constructor(private readonly device: Device, shape: number[]) {
     super();
     this.inShape = [...shape];
     this.outShape = [...shape];
   }
 
-  forward(x: A, N: number): A {
-    const y = (x.length === N * product(this.inShape) ? x : x.subarray(0, N * product(this.inShape))) as A;
-    this.device.kernels.reluForward(y, y);
-    this.y = y;
-    return y;
+  forward(x: Tensor, N: number): Tensor {
+    const n = N * product(this.inShape);
+    this.device.kernels.reluForward(x, x, n);
+    this.y = x;
+    this.n = n;
+    return x;
   }
 
-  backward(dy: A): A {
-    this.device.kernels.reluBackward(this.y!, dy, dy);
+  backward(dy: Tensor): Tensor {
+    this.device.kernels.reluBackward(this.y!, dy, dy, this.n);
     return dy;
   }
 
@@ -384,7 +415,7 @@ export class ReLU<A extends FloatArray = Float32Array> extends StatelessLayer<A>
 }
 
 /** Flatten [N, C, H, W] -> [N, C*H*W]: the same memory, row-major, as torch.flatten(x, 1). */
-export class Flatten<A extends FloatArray = Float32Array> extends StatelessLayer<A> implements Layer<A> {
+export class Flatten extends StatelessLayer implements Layer {
   readonly description = 'Flatten';
   readonly inShape: number[];
   readonly outShape: number[];
@@ -395,11 +426,11 @@ export class Flatten<A extends FloatArray = Float32Array> extends StatelessLayer
     this.outShape = [product(shape)];
   }
 
-  forward(x: A): A {
+  forward(x: Tensor): Tensor {
     return x;
   }
 
-  backward(dy: A): A {
+  backward(dy: Tensor): Tensor {
     return dy;
   }
 
@@ -413,36 +444,36 @@ export class Flatten<A extends FloatArray = Float32Array> extends StatelessLayer
  * train: batch statistics, running stats updated; eval: running statistics (an affine map per
  * channel). Backward follows whichever mode the last forward ran in.
  */
-export class BatchNorm2d<A extends FloatArray = Float32Array> implements Layer<A> {
+export class BatchNorm2d implements Layer {
   readonly inShape: number[];
   readonly outShape: number[];
   readonly description: string;
-  readonly params: Param<A>[];
-  readonly buffers: StateBuffer<A>[];
-  readonly weight: Param<A>;
-  readonly bias: Param<A>;
-  readonly runningMean: A;
-  readonly runningVar: A;
-  readonly numBatchesTracked: A;
-  private readonly y: BatchBuffer<A>;
-  private readonly dx: BatchBuffer<A>;
-  private readonly saveMean: A;
-  private readonly saveInvStd: A;
-  private x: A | null = null;
+  readonly params: Param[];
+  readonly buffers: StateBuffer[];
+  readonly weight: Param;
+  readonly bias: Param;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: Tensor;
+  private readonly y: BatchBuffer;
+  private readonly dx: BatchBuffer;
+  private readonly saveMean: Tensor;
+  private readonly saveInvStd: Tensor;
+  private x: Tensor | null = null;
   private lastMode: Mode = 'train';
 
-  constructor(private readonly device: Device<A>, readonly name: string, shape: [number, number, number], readonly eps = 1e-5, readonly momentum = 0.1) {
+  constructor(private readonly device: Device, readonly name: string, shape: [number, number, number], readonly eps = 1e-5, readonly momentum = 0.1) {
     const [c] = shape;
     this.inShape = [...shape];
     this.outShape = [...shape];
     this.description = `BatchNorm2d(${c})`;
     this.weight = createParam(device, `${name}.weight`, [c], 'batchnorm', false);
     this.bias = createParam(device, `${name}.bias`, [c], 'batchnorm', false);
-    this.weight.data.fill(1);
+    device.kernels.fill(this.weight.data, 1);
     this.params = [this.weight, this.bias];
     this.runningMean = device.alloc(c);
     this.runningVar = device.alloc(c);
-    this.runningVar.fill(1);
+    device.kernels.fill(this.runningVar, 1);
     this.numBatchesTracked = device.alloc(1);
     this.buffers = [
       { name: `${name}.running_mean`, shape: [c], data: this.runningMean, required: true },
@@ -455,7 +486,7 @@ export class BatchNorm2d<A extends FloatArray = Float32Array> implements Layer<A
     this.dx = new BatchBuffer(device, product(shape));
   }
 
-  forward(x: A, N: number, mode: Mode): A {
+  forward(x: Tensor, N: number, mode: Mode): Tensor {
     const [C, H, W] = this.inShape;
     const y = this.y.view(N);
     const k = this.device.kernels;
@@ -466,14 +497,14 @@ export class BatchNorm2d<A extends FloatArray = Float32Array> implements Layer<A
         x, N, C, H * W, this.weight.data, this.bias.data, this.eps, this.momentum,
         this.runningMean, this.runningVar, y, this.saveMean, this.saveInvStd,
       );
-      this.numBatchesTracked[0] += 1;
+      k.addScalar(this.numBatchesTracked, 1, 1);
     } else {
       k.batchNormForwardEval(x, N, C, H * W, this.weight.data, this.bias.data, this.eps, this.runningMean, this.runningVar, y);
     }
     return y;
   }
 
-  backward(dy: A, N: number): A {
+  backward(dy: Tensor, N: number): Tensor {
     const [C, H, W] = this.inShape;
     const dx = this.dx.view(N);
     if (this.lastMode === 'train') {
@@ -486,37 +517,24 @@ export class BatchNorm2d<A extends FloatArray = Float32Array> implements Layer<A
     return dx;
   }
 
-  /**
-   * Backward of the eval-mode map y = gamma·(x - mean)·invStd + beta with fixed running stats:
-   * dx = dy·gamma·invStd, dGamma = Σ dy·(x - mean)·invStd, dBeta = Σ dy. Needed only for
-   * SynFlow scores (BN in eval mode); a single elementwise pass, so written here rather than as a
-   * kernel.
-   */
-  private backwardEval(dy: A, N: number, dx: A): void {
+  /** Backward of the eval-mode map with fixed running stats (kernel batchNormBackwardEval); SynFlow uses it. */
+  private backwardEval(dy: Tensor, N: number, dx: Tensor): void {
     const [C, H, W] = this.inShape;
-    const S = H * W;
-    const x = this.x!;
-    const gamma = this.weight.data;
-    const dGamma = this.weight.grad;
-    const dBeta = this.bias.grad;
-    for (let c = 0; c < C; c++) {
-      const mean = this.runningMean[c];
-      const invStd = 1 / Math.sqrt(this.runningVar[c] + this.eps);
-      const scale = gamma[c] * invStd;
-      let sumDy = 0;
-      let sumDyXhat = 0;
-      for (let n = 0; n < N; n++) {
-        const base = (n * C + c) * S;
-        for (let s = 0; s < S; s++) {
-          const g = dy[base + s];
-          sumDy += g;
-          sumDyXhat += g * (x[base + s] - mean) * invStd;
-          dx[base + s] = g * scale;
-        }
-      }
-      dGamma[c] = sumDyXhat;
-      dBeta[c] = sumDy;
-    }
+    this.device.kernels.batchNormBackwardEval(
+      this.x!, dy, N, C, H * W, this.weight.data, this.eps, this.runningMean, this.runningVar, dx, this.weight.grad, this.bias.grad,
+    );
+  }
+
+  /** SynFlow: with the input scaled by s, beta and the running mean scaled by s give y·s (eval mode). */
+  readonly synflow = 'affine' as const;
+  scaleShift(s: number): void {
+    const [C] = this.inShape;
+    if (s === 1) return;
+    this.device.kernels.scale(this.bias.data, s, C);
+    this.device.kernels.scale(this.runningMean, s, C);
+  }
+  scaleWeights(): void {
+    throw new Error(`${this.name}: BatchNorm2d is not a SynFlow rescaling point`);
   }
 
   workspaceSize(): number {

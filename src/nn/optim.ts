@@ -8,15 +8,15 @@
  * dampening 0, L2 weight decay. Weight decay applies to every parameter, as torch.optim does by
  * default.
  */
-import type { FloatArray } from '../engine/kernels.js';
+import type { Tensor } from '../engine/kernels.js';
 import type { TrainingConfig } from '../prune/config.js';
 import type { Device } from './device.js';
 import type { Param } from './param.js';
 
 /** What an optimiser updates: a model (Sequential) or any list of parameters on one device. */
-export interface OptimizerTarget<A extends FloatArray = Float32Array> {
-  readonly params: Param<A>[];
-  readonly device: Device<A>;
+export interface OptimizerTarget {
+  readonly params: Param[];
+  readonly device: Device;
 }
 
 export interface Optimizer {
@@ -26,8 +26,8 @@ export interface Optimizer {
   currentLr(): number;
   /** one update of every parameter from its .grad; advances the schedule */
   step(): void;
-  /** copies of the state of parameter `name`: Adam [m, v], SGD [velocity] */
-  stateOf(name: string): FloatArray[];
+  /** host copies of the state of parameter `name`: Adam [m, v], SGD [velocity] (downloaded) */
+  stateOf(name: string): Promise<Float32Array[]>;
   /** fresh state (moments/velocities 0) and step count 0 */
   reset(): void;
   /** frees engine memory */
@@ -63,12 +63,12 @@ export const ADAM_BETA1 = 0.9;
 export const ADAM_BETA2 = 0.999;
 export const ADAM_EPS = 1e-8;
 
-class EngineOptimizer<A extends FloatArray> implements Optimizer {
+class EngineOptimizer implements Optimizer {
   private steps = 0;
   /** Adam: [m, v] per param; SGD: [velocity] per param */
-  private readonly state: A[][];
+  private readonly state: Tensor[][];
 
-  constructor(private readonly model: OptimizerTarget<A>, private readonly cfg: TrainingConfig) {
+  constructor(private readonly model: OptimizerTarget, private readonly cfg: TrainingConfig) {
     const slots = cfg.optimizer === 'adam' ? 2 : 1;
     this.state = model.params.map((p) => Array.from({ length: slots }, () => model.device.alloc(p.data.length)));
   }
@@ -86,7 +86,7 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
     this.steps += 1;
     const k = this.model.device.kernels;
     const c = this.cfg;
-    this.model.params.forEach((p: Param<A>, i) => {
+    this.model.params.forEach((p: Param, i) => {
       const s = this.state[i];
       if (c.optimizer === 'adam') {
         k.adamStep(p.data, p.grad, s[0], s[1], p.mask, lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, c.weightDecay, this.steps);
@@ -96,15 +96,15 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
     });
   }
 
-  stateOf(name: string): FloatArray[] {
+  async stateOf(name: string): Promise<Float32Array[]> {
     const i = this.model.params.findIndex((p) => p.name === name);
     if (i < 0) throw new Error(`optimizer: no parameter ${name}`);
-    return this.state[i].map((a) => a.slice());
+    return Promise.all(this.state[i].map((a) => this.model.device.kernels.download(a)));
   }
 
   reset(): void {
     this.steps = 0;
-    for (const slots of this.state) for (const a of slots) a.fill(0);
+    for (const slots of this.state) for (const a of slots) this.model.device.kernels.fill(a, 0);
   }
 
   dispose(): void {
@@ -114,7 +114,7 @@ class EngineOptimizer<A extends FloatArray> implements Optimizer {
 }
 
 /** An optimiser for every parameter of `model` as `cfg` says (optimizer, lr, schedule, ...). */
-export function createOptimizer<A extends FloatArray>(model: OptimizerTarget<A>, cfg: TrainingConfig): Optimizer {
+export function createOptimizer(model: OptimizerTarget, cfg: TrainingConfig): Optimizer {
   if (cfg.optimizer !== 'adam' && cfg.optimizer !== 'sgd') throw new Error(`unknown optimizer ${String(cfg.optimizer)}`);
   return new EngineOptimizer(model, cfg);
 }

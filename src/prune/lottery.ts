@@ -20,8 +20,14 @@
  * state) gives bit for bit what the uninterrupted run gives: no generator state is saved.
  *
  * Checkpoint tensors are fresh copies; the caller may keep them.
+ *
+ * Device traffic: the training loop reads nothing back per step. Each step's loss sum and correct
+ * count go into its slot of a stats tensor on the device, downloaded every PROGRESS_EVERY steps
+ * (progress, the divergence check and the LOSS_WINDOW mean come from it). Evaluation downloads
+ * two numbers per test set. Weights and masks are downloaded once per level (scores, graph
+ * analysis, mask selection), and the state dict once for the rewind point and once per checkpoint.
  */
-import type { HostKernels } from '../engine/kernels.js';
+import type { Kernels } from '../engine/kernels.js';
 import { UserError } from '../errors.js';
 import { TrainBatches, testBatches, type EvalBatchSource } from '../data/batches.js';
 import type { Dataset } from '../data/types.js';
@@ -66,12 +72,12 @@ export interface GraphApi {
 }
 
 export interface LotteryDeps {
-  kernels: HostKernels;
+  kernels: Kernels;
   dataset: Dataset;
   /** the graph library (default: src/graph); tests may pass a stand-in */
   graph?: GraphApi;
   /** builds the network instead of createModel(config.model, ...) (tests: tiny models) */
-  buildModel?: (kernels: HostKernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }) => Sequential;
+  buildModel?: (kernels: Kernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }) => Sequential;
 }
 
 export interface LotteryProgress {
@@ -135,7 +141,7 @@ function copyState(state: Map<string, Float32Array>): Map<string, Float32Array> 
 }
 
 /** The score of every prunable weight for this level. */
-function levelScores(config: LotteryConfig, model: Sequential, dataset: Dataset, rng: Rng): LayerScores {
+async function levelScores(config: LotteryConfig, model: Sequential, dataset: Dataset, rng: Rng): Promise<LayerScores> {
   switch (config.pruning.algorithm) {
     case 'imp':
       return magnitudeScores(model);
@@ -154,7 +160,7 @@ function levelScores(config: LotteryConfig, model: Sequential, dataset: Dataset,
 
 /** Masks for the next level and, with the bound, Algorithm 1's decisions. */
 function pruneLevel(
-  config: LotteryConfig, model: Sequential, scores: LayerScores, graph: GraphApi, targetRemaining: number | null,
+  config: LotteryConfig, model: Sequential, masksNow: Map<string, Float32Array>, scores: LayerScores, graph: GraphApi, targetRemaining: number | null,
 ): { masks: Map<string, Float32Array>; decisions: Algorithm1Decision[] | null } {
   const p = config.pruning;
   const prunable = model.prunableParams();
@@ -162,7 +168,7 @@ function pruneLevel(
     name: q.name,
     kind: q.kind as 'linear' | 'conv',
     isOutput: q.name === model.outputWeightName,
-    mask: q.mask!,
+    mask: masksNow.get(q.name)!,
     score: scores.get(q.name)!,
   }));
   const fractions = { pConv: p.pConv, pFc: p.pFc, pOut: p.pOut };
@@ -218,6 +224,8 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
   const modelOpts = { seed: config.seed, inputShape: dataset.shape, classes: dataset.classes.length };
   const model = deps.buildModel ? deps.buildModel(kernels, modelOpts) : createModel(config.model, kernels, modelOpts);
   const optimizer = createOptimizer(model, training);
+  // [loss sum, correct] per training step since the last download; slot = step - first step of the block
+  const stats = kernels.tensor(2 * PROGRESS_EVERY);
   try {
     checkConfig(config, model);
     if (resume) checkResume(resume, model);
@@ -254,12 +262,21 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       optimizer.reset();
       const batches = new TrainBatches(dataset, { batchSize: N, seed: levelRng.fork('batches').int(0x7fffffff), augment: config.data.augment });
       let seen = 0;
+      let blockStart = 0;
+      kernels.fill(stats, 0);
       for (let it = 0; it < training.iterations; it++) {
-        if (rewindState === null && it === pruning.rewindIteration) rewindState = model.stateDict();
+        if (rewindState === null && it === pruning.rewindIteration) rewindState = await model.stateDict();
         batches.next(x, labels);
-        const { loss } = trainStep(model, optimizer, x, labels, N);
-        losses[seen++ % LOSS_WINDOW] = loss;
+        trainStep(model, optimizer, x, labels, N, { stats, offset: 2 * (it - blockStart) });
         if ((it + 1) % PROGRESS_EVERY === 0 || it + 1 === training.iterations) {
+          const block = await kernels.download(stats, 0, 2 * (it + 1 - blockStart));
+          kernels.fill(stats, 0);
+          blockStart = it + 1;
+          let loss = NaN;
+          for (let j = 0; j < block.length; j += 2) {
+            loss = block[j] / N;
+            losses[seen++ % LOSS_WINDOW] = loss;
+          }
           if (!Number.isFinite(loss)) {
             throw new UserError(`training diverged at level ${level}, iteration ${it + 1} (loss ${loss}); try a lower training.lr`);
           }
@@ -268,7 +285,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
           throwIfAborted(opts.signal);
         }
       }
-      if (rewindState === null) rewindState = model.stateDict(); // rewindIteration === iterations
+      if (rewindState === null) rewindState = await model.stateDict(); // rewindIteration === iterations
       let lossSum = 0;
       const window = Math.min(seen, LOSS_WINDOW);
       for (let i = 0; i < window; i++) lossSum += losses[i];
@@ -277,11 +294,13 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
 
       // ---- evaluate ----------------------------------------------------------------------------
       t0 = performance.now();
-      const accuracy = { clean: evaluate(model, clean).accuracy, noisy: {} as Record<string, number> };
-      for (const [key, source] of noisy) accuracy.noisy[key] = evaluate(model, source).accuracy;
+      const accuracy = { clean: (await evaluate(model, clean)).accuracy, noisy: {} as Record<string, number> };
+      for (const [key, source] of noisy) accuracy.noisy[key] = (await evaluate(model, source)).accuracy;
       timings.evalMs = performance.now() - t0;
 
-      const remaining = prunable.reduce((s, q) => s + countRemaining(q.mask!), 0);
+      // the once-per-level download of masks (weights follow for the analysis)
+      const masksNow = await model.masks();
+      const remaining = prunable.reduce((s, q) => s + countRemaining(masksNow.get(q.name)!), 0);
       const density = total === 0 ? 0 : remaining / total;
       let stopReason: string | null = null;
       if (targetDensity !== null && density <= targetDensity) stopReason = 'target-density';
@@ -289,22 +308,24 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
 
       // ---- score -------------------------------------------------------------------------------
       t0 = performance.now();
-      const scores = stopReason === null ? levelScores(config, model, dataset, levelRng) : null;
+      const scores = stopReason === null ? await levelScores(config, model, dataset, levelRng) : null;
       timings.scoreMs = performance.now() - t0;
 
       // ---- analyse -----------------------------------------------------------------------------
       t0 = performance.now();
-      const layerRecords: LayerLevelRecord[] = prunable.map((q) => {
+      const layerRecords: LayerLevelRecord[] = [];
+      for (const q of prunable) {
+        const mask = masksNow.get(q.name)!;
         const a = graph.analyzeLayer({
           name: q.name,
           kind: q.kind as 'linear' | 'conv',
           shape: q.shape,
-          weight: q.data,
-          mask: q.mask,
+          weight: await kernels.download(q.data),
+          mask,
           score: scores?.get(q.name) ?? null,
         });
-        const rem = countRemaining(q.mask!);
-        return {
+        const rem = countRemaining(mask);
+        layerRecords.push({
           name: q.name,
           kind: q.kind as 'linear' | 'conv',
           shape: [...q.shape],
@@ -316,8 +337,8 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
           weighted: a.weighted,
           score: a.score ?? null,
           verdicts: a.verdicts,
-        };
-      });
+        });
+      }
       const regime = graph.networkRegime(layerRecords.filter((l) => l.analysed).map((l) => l.verdicts), evaluation.criterion);
       timings.analyzeMs = performance.now() - t0;
 
@@ -326,12 +347,12 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       let nextMasks: Map<string, Float32Array>;
       let decisions: Algorithm1Decision[] | null = null;
       if (scores !== null) {
-        const pruned = pruneLevel(config, model, scores, graph, targetDensity === null ? null : Math.floor(targetDensity * total + 1e-9));
+        const pruned = pruneLevel(config, model, masksNow, scores, graph, targetDensity === null ? null : Math.floor(targetDensity * total + 1e-9));
         nextMasks = pruned.masks;
         decisions = pruned.decisions;
         if (decisions !== null && decisions.every((d) => d.removed === 0)) stopReason = 'no-layer-changed';
       } else {
-        nextMasks = model.masks();
+        nextMasks = masksNow;
       }
       timings.pruneMs = performance.now() - t0;
 
@@ -352,7 +373,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
         level,
         nextMasks,
         rewindState: copyState(rewindState),
-        trainedState: model.stateDict(),
+        trainedState: await model.stateDict(),
         finished: stopReason !== null,
         stopReason,
       };
@@ -362,6 +383,7 @@ export async function runLottery(config: LotteryConfig, deps: LotteryDeps, opts:
       level++;
     }
   } finally {
+    kernels.free(stats);
     optimizer.dispose();
     model.dispose();
   }

@@ -9,19 +9,24 @@
  * - SNIP: |g * w|, g = the loss gradient averaged over `batches` minibatches at the current weights
  *   (BatchNorm in training mode, as a training step sees it; its running statistics are restored
  *   afterwards so scoring leaves the model exactly as it was).
- * - SynFlow: |w * dR/dw| with every parameter replaced by its absolute value (withAbsoluteParams:
- *   BatchNorm in eval mode, running statistics as they are), an all-ones input of one example,
- *   and R = the sum of the logits.
+ * - SynFlow: |w * dR/dw| with every parameter replaced by its absolute value (BatchNorm in eval
+ *   mode, running statistics as they are), an all-ones input of one example, and R = the sum of
+ *   the logits. The pass is a model method, Sequential.synflowPass, that runs through the kernels.
+ *
+ * Where the work runs: the gradients (SNIP's sums over batches, SynFlow's pass) are computed on the
+ * device; weights, masks and gradients are downloaded once per level and the scores formed on the
+ * host in float64, where the mask selection and the graph analysis need them anyway.
  *
  * SynFlow numerics. The products of absolute weights grow with depth (vgg19 at initialisation
  * already gives R ~ 3e27 on an all-ones input; trained or pruned networks can leave float32's range
  * either way), and global pruning ranks the scores of all layers together, so their true relative
  * sizes must survive. We run the network layer by layer in float32 on the engine and, after each
- * Linear/Conv layer, rescale its output by a power of two c_l = 2^-round(log2 max|y_l|), carrying
+ * Linear/Conv layer (a layer whose `synflow` is 'rescale'), rescale its output by a power of two c_l = 2^-round(log2 max|y_l|), carrying
  * the scale S_l = c_1 ... c_l as a float64 number. Rescaling is folded into the parameters so the
  * network stays one well-defined function: the layer's weight is multiplied by c_l and its bias by
- * S_l; a BatchNorm after it gets its shift (beta) and running mean multiplied by S_l. ReLU, max/avg
- * pooling and flatten are positively homogeneous, so every activation of the rescaled network is
+ * S_l; a BatchNorm after it gets its shift (beta) and running mean multiplied by S_l (layers say
+ * which of these they are through `Layer.synflow`; no instanceof). ReLU, max/avg pooling and
+ * flatten are positively homogeneous, so every activation of the rescaled network is
  * exactly S_l times the true one (powers of two multiply exactly in floating point) and
  * R' = S_L R. For a weight w of layer l, w' dR'/dw' = S_L w dR/dw, so the true score is
  * (w' g') / S_L, computed in float64. The backward pass is rescaled the same way (it is linear in
@@ -34,38 +39,37 @@
  * The alternative, a float64 copy of the network on the reference kernels, is exact too but takes
  * seconds for vgg19 instead of a fraction of one.
  */
-import type { FloatArray } from '../engine/kernels.js';
-import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, type Layer } from '../nn/layers.js';
 import type { Param } from '../nn/param.js';
 import type { Rng } from '../nn/rng.js';
-import { withAbsoluteParams, type Sequential } from '../nn/sequential.js';
+import type { Sequential } from '../nn/sequential.js';
 import { computeGradients } from '../nn/train.js';
 
 /** Score per prunable weight, by parameter name, in model order. */
 export type LayerScores = Map<string, Float64Array>;
 
-function prunable<A extends FloatArray>(model: Sequential<A>): Param<A>[] {
+function prunable(model: Sequential): Param[] {
   return model.prunableParams();
 }
 
-/** |w| under the mask (0 elsewhere). */
-export function magnitudeScores<A extends FloatArray>(model: Sequential<A>): LayerScores {
+/** |w| under the mask (0 elsewhere); weights and masks downloaded once. */
+export async function magnitudeScores(model: Sequential): Promise<LayerScores> {
+  const k = model.kernels;
   const out: LayerScores = new Map();
   for (const p of prunable(model)) {
-    const s = new Float64Array(p.data.length);
-    const m = p.mask!;
-    for (let i = 0; i < s.length; i++) s[i] = m[i] !== 0 ? Math.abs(p.data[i]) : 0;
+    const [w, m] = [await k.download(p.data), await k.download(p.mask!)];
+    const s = new Float64Array(w.length);
+    for (let i = 0; i < s.length; i++) s[i] = m[i] !== 0 ? Math.abs(w[i]) : 0;
     out.set(p.name, s);
   }
   return out;
 }
 
 /** Uniform [0, 1) scores from `rng` (one draw per entry, drawn for pruned entries too so the stream does not depend on the mask). */
-export function randomScores<A extends FloatArray>(model: Sequential<A>, rng: Rng): LayerScores {
+export async function randomScores(model: Sequential, rng: Rng): Promise<LayerScores> {
   const out: LayerScores = new Map();
   for (const p of prunable(model)) {
-    const s = new Float64Array(p.data.length);
-    const m = p.mask!;
+    const m = await model.kernels.download(p.mask!);
+    const s = new Float64Array(m.length);
     for (let i = 0; i < s.length; i++) {
       const u = rng.next();
       s[i] = m[i] !== 0 ? u : 0;
@@ -83,134 +87,59 @@ export interface MinibatchSource {
 
 /**
  * SNIP: |mean_b g_b * w| over `count` minibatches from `batches`. Gradients are taken at the
- * current weights; nothing is updated. BatchNorm running statistics are restored afterwards.
+ * current weights and summed on the device; nothing is updated. BatchNorm running statistics are
+ * restored afterwards (device copies).
  */
-export function snipScores<A extends FloatArray>(model: Sequential<A>, batches: MinibatchSource, count: number): LayerScores {
+export async function snipScores(model: Sequential, batches: MinibatchSource, count: number): Promise<LayerScores> {
   if (!Number.isInteger(count) || count < 1) throw new Error(`snipScores: count must be a positive integer, got ${count}`);
+  const k = model.kernels;
+  const device = model.device;
   const params = prunable(model);
-  const sums = params.map((p) => new Float64Array(p.data.length));
-  const savedBuffers = model.buffers.map((b) => b.data.slice());
+  const sums = params.map((p) => device.alloc(p.data.length));
+  const savedBuffers = model.buffers.map((b) => {
+    const copy = device.alloc(b.data.length);
+    k.copy(b.data, copy, b.data.length);
+    return copy;
+  });
   const [C, H, W] = model.inputShape;
   const N = batches.batchSize;
   const x = new Float32Array(N * C * H * W);
   const labels = new Int32Array(N);
+  const out: LayerScores = new Map();
   try {
     for (let b = 0; b < count; b++) {
       batches.next(x, labels);
       computeGradients(model, x, labels, N, 'train');
-      params.forEach((p, j) => {
-        const sum = sums[j];
-        for (let i = 0; i < sum.length; i++) sum[i] += p.grad[i];
-      });
+      params.forEach((p, j) => k.axpy(1, p.grad, sums[j], p.grad.length));
+    }
+    for (const [j, p] of params.entries()) {
+      const [sum, w, m] = [await k.download(sums[j]), await k.download(p.data), await k.download(p.mask!)];
+      const s = new Float64Array(sum.length);
+      for (let i = 0; i < s.length; i++) s[i] = m[i] !== 0 ? Math.abs((sum[i] / count) * w[i]) : 0;
+      out.set(p.name, s);
     }
   } finally {
-    model.buffers.forEach((b, i) => b.data.set(savedBuffers[i]));
+    model.buffers.forEach((b, i) => k.copy(savedBuffers[i], b.data, b.data.length));
+    for (const t of [...sums, ...savedBuffers]) device.free(t);
   }
-  const out: LayerScores = new Map();
-  params.forEach((p, j) => {
-    const s = sums[j];
-    const m = p.mask!;
-    for (let i = 0; i < s.length; i++) s[i] = m[i] !== 0 ? Math.abs((s[i] / count) * p.data[i]) : 0;
-    out.set(p.name, s);
-  });
   return out;
-}
-
-/** The largest |value| of the first n entries of y. */
-function maxAbs(y: FloatArray, n: number): number {
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const v = Math.abs(y[i]);
-    if (v > m || Number.isNaN(v)) m = v;
-  }
-  return m;
-}
-
-function scaleInPlace(a: FloatArray, s: number, n = a.length): void {
-  if (s === 1) return;
-  for (let i = 0; i < n; i++) a[i] *= s;
 }
 
 /**
  * SynFlow scores (see the module comment for the rescaling). Leaves the model's parameters,
  * buffers and masks exactly as they were; param.grad holds the rescaled SynFlow gradients afterwards.
  */
-export function synflowScores<A extends FloatArray>(model: Sequential<A>): LayerScores {
-  const layers = model.layers;
-  // The rescaling is exact only for these layers (weight layers, BN, and positively homogeneous maps).
-  for (const l of layers) {
-    const known = l instanceof Linear || l instanceof Conv2d || l instanceof BatchNorm2d || l instanceof ReLU
-      || l instanceof MaxPool2d || l instanceof AvgPool2d || l instanceof Flatten;
-    if (!known) throw new Error(`synflowScores: layer ${l.name || l.description} is not one SynFlow's rescaling knows (Linear, Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, Flatten)`);
-  }
-  const [C, H, W] = model.inputShape;
-  const input = model.device.alloc(C * H * W);
-  input.fill(1);
-  const runningMeans = layers.filter((l): l is BatchNorm2d<A> => l instanceof BatchNorm2d).map((l) => [l.runningMean, l.runningMean.slice()] as const);
-  try {
-    return withAbsoluteParams(model, () => {
-      // One ordinary forward pass prepares the model's buffers for N = 1 (its values are not used).
-      model.forward(input, 1, 'eval');
-      let scale = 1; // S_l: product of the c's so far
-      let h: A = input;
-      for (const layer of layers as Layer<A>[]) {
-        if (layer instanceof BatchNorm2d) {
-          // y = gamma (x - mean) invStd + beta: with x scaled by S, scale mean and beta by S too
-          scaleInPlace(layer.runningMean, scale);
-          scaleInPlace(layer.bias.data, scale);
-        }
-        if (layer instanceof Linear || layer instanceof Conv2d) {
-          if (layer.bias !== null) scaleInPlace(layer.bias.data, scale);
-          layer.refreshWeights();
-          h = layer.forward(h, 1);
-          const n = layer.outShape.reduce((a, b) => a * b, 1);
-          const m = maxAbs(h, n);
-          if (!Number.isFinite(m)) throw new Error(`synflowScores: non-finite activation after ${layer.name}`);
-          const c = m > 0 ? 2 ** -Math.round(Math.log2(m)) : 1;
-          // fold c into the layer: output, weight, bias; the model is now c-scaled from here on
-          scaleInPlace(h, c, n);
-          scaleInPlace(layer.weight.data, c);
-          if (layer.bias !== null) scaleInPlace(layer.bias.data, c);
-          layer.refreshWeights();
-          scale *= c;
-        } else {
-          h = layer.forward(h, 1, 'eval');
-        }
-      }
-      // Backward, layer by layer, rescaling the gradient signal the same way: T is the factor the
-      // signal arriving at a layer carries; a weight's gradient is computed at its layer's T.
-      const dLogits = model.dLogitsBuffer(1);
-      dLogits.fill(1); // R' = sum of the (rescaled) logits
-      const first = Math.max(0, layers.findIndex((l) => l.params.length > 0));
-      const gradScale = new Map<string, number>();
-      let back = 1;
-      let g: A | null = dLogits;
-      for (let i = layers.length - 1; i >= first; i--) {
-        const layer = layers[i];
-        if (layer instanceof Linear || layer instanceof Conv2d) gradScale.set(layer.weight.name, back);
-        g = layer.backward(g!, 1, i > first);
-        if (g !== null && (layer instanceof Linear || layer instanceof Conv2d)) {
-          const n = layer.inShape.reduce((a, b) => a * b, 1);
-          const m = maxAbs(g, n);
-          if (!Number.isFinite(m)) throw new Error(`synflowScores: non-finite gradient below ${layer.name}`);
-          const d = m > 0 ? 2 ** -Math.round(Math.log2(m)) : 1;
-          scaleInPlace(g, d, n);
-          back *= d;
-        }
-      }
-      const out: LayerScores = new Map();
-      for (const p of prunable(model)) {
-        const s = new Float64Array(p.data.length);
-        const mask = p.mask!;
-        const divide = scale * gradScale.get(p.name)!;
-        for (let i = 0; i < s.length; i++) s[i] = mask[i] !== 0 ? Math.abs(p.data[i] * p.grad[i]) / divide : 0;
-        out.set(p.name, s);
-      }
-      return out;
-    });
-  } finally {
-    for (const [array, saved] of runningMeans) array.set(saved);
-    model.device.free(input);
-    for (const l of layers) l.refreshWeights();
-  }
+export async function synflowScores(model: Sequential): Promise<LayerScores> {
+  const k = model.kernels;
+  return model.synflowPass(async ({ outputScale, gradScale }) => {
+    const out: LayerScores = new Map();
+    for (const p of prunable(model)) {
+      const [w, g, mask] = [await k.download(p.data), await k.download(p.grad), await k.download(p.mask!)];
+      const s = new Float64Array(w.length);
+      const divide = outputScale * gradScale.get(p.name)!;
+      for (let i = 0; i < s.length; i++) s[i] = mask[i] !== 0 ? Math.abs(w[i] * g[i]) / divide : 0;
+      out.set(p.name, s);
+    }
+    return out;
+  });
 }

@@ -1,6 +1,15 @@
 /** Shared helpers of the engine tests: seeded random data and tolerant comparison. */
 import assert from 'node:assert/strict';
-import type { HostKernels } from '../../src/engine/kernels.js';
+import { createKernels, type CreateKernelsOptions } from '../../src/engine/index.js';
+import { hasHostAccess } from '../../src/engine/kernels.js';
+import { hostKernels, type HostKernels } from './host-kernels.js';
+
+/** A wasm (or reference) backend behind the host-array test adapter (./host-kernels.ts). */
+export async function createHostKernels(opts: CreateKernelsOptions = {}): Promise<HostKernels> {
+  const k = await createKernels(opts);
+  if (!hasHostAccess(k)) throw new Error(`the ${k.name} backend has no host access`);
+  return hostKernels(k);
+}
 
 /** A small seeded generator (mulberry32), so failures reproduce. */
 export function seeded(seed: number): () => number {

@@ -7,9 +7,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { referenceKernels } from '../../src/engine/reference.js';
 import { convOutputSize, type Conv2dGeometry } from '../../src/engine/kernels.js';
+import { hostKernels } from './host-kernels.js';
 import { seeded } from './helpers.js';
 
-const k = referenceKernels();
+const k = hostKernels(referenceKernels());
 
 function random(n: number, rand: () => number): Float64Array {
   const a = new Float64Array(n);

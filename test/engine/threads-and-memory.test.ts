@@ -4,16 +4,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createKernels } from '../../src/engine/index.js';
-import type { Conv2dGeometry, HostKernels, HostMaskedWeight } from '../../src/engine/kernels.js';
-import { assertClose, assertIdentical, copyOf, randomArray, randomMask, seeded } from './helpers.js';
+import type { Conv2dGeometry, MaskedWeight as HostMaskedWeight } from '../../src/engine/kernels.js';
+import { hostKernels, type HostKernels } from './host-kernels.js';
+import { assertClose, assertIdentical, copyOf, randomArray, randomMask, seeded, createHostKernels } from './helpers.js';
 
 let one: HostKernels;
 let two: HostKernels;
 
 before(async () => {
-  one = await createKernels({ threads: 1 });
-  two = await createKernels({ threads: 2 });
+  one = await createHostKernels({ threads: 1 });
+  two = await createHostKernels({ threads: 2 });
 });
 
 after(async () => {
@@ -80,7 +80,7 @@ describe('threads', () => {
   }
 
   it('close() is idempotent and the kernels refuse work afterwards', async () => {
-    const k = await createKernels({ threads: 2 });
+    const k = await createHostKernels({ threads: 2 });
     const A = k.alloc(64 * 64);
     await k.close();
     await k.close();
@@ -142,6 +142,14 @@ describe('memory', () => {
     assert.throws(() => one.reluForward(new Float64Array(4), one.alloc(4)), /Float64Array/);
     const a = one.alloc(4);
     one.free(a);
-    assert.throws(() => one.free(a), /no live block/);
+    assert.throws(() => one.free(a), /not engine memory/);
+    // the same through the tensor contract: a freed handle, another backend's handle, a borrowed one
+    const k = one.device;
+    const t = k.tensor(4);
+    k.free(t);
+    assert.throws(() => k.free(t), /was freed/);
+    assert.throws(() => k.fill(t, 1), /was freed/);
+    assert.throws(() => k.free(two.device.tensor(4)), /another backend/);
+    assert.throws(() => k.free(k.wrap(one.alloc(4))), /wrap/);
   });
 });

@@ -5,12 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createKernels, DEFAULT_SPARSE_BELOW_DENSITY } from '../../src/engine/index.js';
+import { DEFAULT_SPARSE_BELOW_DENSITY } from '../../src/engine/index.js';
 import { referenceKernels } from '../../src/engine/reference.js';
-import { convOutputSize, type Conv2dGeometry, type HostKernels } from '../../src/engine/kernels.js';
-import { assertClose, copyOf, randomArray, randomMask, seeded } from './helpers.js';
+import { convOutputSize, type Conv2dGeometry } from '../../src/engine/kernels.js';
+import { hostKernels, type HostKernels } from './host-kernels.js';
+import { assertClose, copyOf, randomArray, randomMask, seeded, createHostKernels } from './helpers.js';
 
-const ref = referenceKernels();
+const ref = hostKernels(referenceKernels());
 const TOL = 2e-5; // relative to the largest expected magnitude
 
 let one: HostKernels; // 1 thread, automatic dense/sparse choice
@@ -19,10 +20,10 @@ let dense: HostKernels; // 2 threads, never sparse
 let sparse: HostKernels; // 2 threads, always sparse
 
 before(async () => {
-  one = await createKernels({ threads: 1 });
-  two = await createKernels({ threads: 2 });
-  dense = await createKernels({ threads: 2, sparseBelowDensity: 0 });
-  sparse = await createKernels({ threads: 2, sparseBelowDensity: 2 });
+  one = await createHostKernels({ threads: 1 });
+  two = await createHostKernels({ threads: 2 });
+  dense = await createHostKernels({ threads: 2, sparseBelowDensity: 0 });
+  sparse = await createHostKernels({ threads: 2, sparseBelowDensity: 2 });
 });
 
 after(async () => {

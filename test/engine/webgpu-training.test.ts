@@ -2,16 +2,13 @@
  * A few training steps on webgpu match the wasm backend within float tolerance: lenet-300-100,
  * conv4 (on 16x16 inputs, to stay small on llvmpipe) and a small batch-norm convnet, each step
  * forward, softmax cross-entropy with device-side loss/correct sums, backward and Adam with
- * random masks (bench/contract-nets.ts runs the same contract calls on both backends; the wasm
- * backend through test/engine/host-facade.ts). Then a 2-level magnitude-pruning lottery on the
- * same nets gives the same masks on both.
+ * random masks (bench/contract-nets.ts runs the same contract calls on both backends).
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKernels } from '../../src/engine/index.js';
-import type { HostKernels } from '../../src/engine/kernels.js';
+import type { Kernels } from '../../src/engine/kernels.js';
 import { ContractNet, type ContractNetOptions, type NetKernels } from '../../bench/contract-nets.js';
-import { hostFacade } from './host-facade.js';
 import { seeded } from './helpers.js';
 import { webgpuForTests } from './webgpu-setup.js';
 
@@ -57,7 +54,7 @@ async function train(k: NetKernels, opts: ContractNetOptions, steps: number, lr:
 }
 
 if (gpu !== null) {
-  let wasm: HostKernels;
+  let wasm: Kernels;
   after(async () => {
     await gpu.close();
     await wasm?.close();
@@ -88,7 +85,7 @@ if (gpu !== null) {
           // loss grows), which amplifies any difference: a tenth of the rate keeps it training
           const lr = tol.lr * (base.name === 'conv4' ? 0.1 : 1);
           const onGpu = await train(gpu, opts, 4, lr);
-          const onCpu = await train(hostFacade(wasm), opts, 4, lr);
+          const onCpu = await train(wasm, opts, 4, lr);
           for (let s = 0; s < onCpu.losses.length; s++) {
             assert.ok(Number.isFinite(onGpu.losses[s]), `step ${s}: loss ${onGpu.losses[s]}`);
             const bound = (s === 0 ? tol.first : tol.loss) * Math.abs(onCpu.losses[s]);

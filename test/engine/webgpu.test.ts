@@ -8,11 +8,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { referenceKernels } from '../../src/engine/reference.js';
-import { convOutputSize, type Conv2dGeometry, type HostKernels, type Tensor } from '../../src/engine/kernels.js';
+import { convOutputSize, type Conv2dGeometry, type Tensor } from '../../src/engine/kernels.js';
 import { assertClose, seeded } from './helpers.js';
 import { randomFloats, randomMaskArray, webgpuForTests } from './webgpu-setup.js';
 
-const ref: HostKernels = referenceKernels();
+const ref = referenceKernels();
+/** A reference tensor over a host array (the reference computes in place on it). */
+const w = (a: Float32Array | Int32Array): Tensor => ref.wrap(a);
 const TOL = 3e-5; // relative to the largest expected magnitude (float32 sums in another order)
 
 const gpu = await webgpuForTests();
@@ -44,7 +46,7 @@ if (gpu !== null) {
               const C = randomFloats(M * N, rand);
               if (beta === 0) C.fill(NaN);
               const expected = C.slice();
-              ref.sgemm(transA, transB, M, N, K, alpha, A, B, beta, expected);
+              ref.sgemm(transA, transB, M, N, K, alpha, w(A), w(B), beta, w(expected));
               const tA = put(A), tB = put(B), tC = put(C);
               k.sgemm(transA, transB, M, N, K, alpha, tA, tB, beta, tC);
               assertClose(await get(tC), expected, TOL, `${M}x${N}x${K} tA=${transA} tB=${transB} alpha=${alpha} beta=${beta}`);
@@ -60,7 +62,7 @@ if (gpu !== null) {
       const [M, N, K] = [9, 11, 13];
       const A = randomFloats(M * K, rand), B = randomFloats(K * N, rand);
       const expected = new Float32Array(M * N);
-      ref.sgemm(true, false, M, N, K, 1, A, B, 0, expected);
+      ref.sgemm(true, false, M, N, K, 1, w(A), w(B), 0, w(expected));
       const big = randomFloats(3 + M * K + 5 + K * N + 7 + M * N + 2, rand);
       big.set(A, 3);
       big.set(B, 3 + M * K + 5);
@@ -82,23 +84,23 @@ if (gpu !== null) {
         const bias = randomFloats(rows, rand);
         const X = randomFloats(N * cols, rand);
         const dY = randomFloats(N * rows, rand);
-        const rmw = ref.createMaskedWeight(W, mask, rows, cols);
+        const rmw = ref.createMaskedWeight(w(W), w(mask), rows, cols);
         const tW = put(W), tMask = put(mask), tX = put(X), tdY = put(dY), tBias = put(bias);
         const mw = k.createMaskedWeight(tW, tMask, rows, cols);
         for (const b of [null, bias]) {
           const Y = new Float32Array(N * rows);
-          ref.maskedForward(rmw, X, N, b, Y);
+          ref.maskedForward(rmw, w(X), N, b === null ? null : w(b), w(Y));
           const tY = k.tensor(N * rows);
           k.maskedForward(mw, tX, N, b === null ? null : tBias, tY);
           assertClose(await get(tY), Y, TOL, `forward ${rows}x${cols} N=${N} bias=${b !== null}`);
         }
         const dX = new Float32Array(N * cols);
-        ref.maskedBackwardInput(rmw, dY, N, dX);
+        ref.maskedBackwardInput(rmw, w(dY), N, w(dX));
         const tdX = k.tensor(N * cols);
         k.maskedBackwardInput(mw, tdY, N, tdX);
         assertClose(await get(tdX), dX, TOL, `backward input ${rows}x${cols}`);
         const dW = new Float32Array(rows * cols);
-        ref.maskedBackwardWeight(rmw, dY, X, N, dW);
+        ref.maskedBackwardWeight(rmw, w(dY), w(X), N, w(dW));
         const tdW = put(new Float32Array(rows * cols).fill(NaN));
         k.maskedBackwardWeight(mw, tdY, tX, N, tdW);
         const gotDW = await get(tdW);
@@ -125,20 +127,20 @@ if (gpu !== null) {
         const bias = randomFloats(g.cOut, rand);
         const x = randomFloats(g.n * g.cIn * g.h * g.w, rand);
         const dy = randomFloats(g.n * g.cOut * oh * ow, rand);
-        const rmw = ref.createMaskedWeight(W, mask, g.cOut, K);
-        const ws = new Float32Array(ref.conv2dWorkspaceSize(g));
+        const rmw = ref.createMaskedWeight(w(W), w(mask), g.cOut, K);
+        const ws = new Float32Array(Math.max(1, ref.conv2dWorkspaceSize(g)));
         const tW = put(W), tMask = put(mask), tx = put(x), tdy = put(dy), tBias = put(bias);
         const mw = k.createMaskedWeight(tW, tMask, g.cOut, K);
         const what = JSON.stringify(g);
         for (const b of [bias, null]) {
           const y = new Float32Array(g.n * g.cOut * oh * ow);
-          ref.conv2dForward(rmw, x, b, g, y, ws);
+          ref.conv2dForward(rmw, w(x), b === null ? null : w(b), g, w(y), w(ws));
           const ty = k.tensor(y.length);
           k.conv2dForward(mw, tx, b === null ? null : tBias, g, ty, ty);
           assertClose(await get(ty), y, TOL, `forward bias=${b !== null} ${what}`);
         }
         const dW = new Float32Array(W.length), dBias = new Float32Array(g.cOut), dx = new Float32Array(x.length);
-        ref.conv2dBackward(rmw, x, dy, g, dW, dBias, dx, ws);
+        ref.conv2dBackward(rmw, w(x), w(dy), g, w(dW), w(dBias), w(dx), w(ws));
         const tdW = put(new Float32Array(W.length).fill(NaN)), tdBias = k.tensor(g.cOut), tdx = put(new Float32Array(x.length).fill(NaN));
         k.conv2dBackward(mw, tx, tdy, g, tdW, tdBias, tdx, tdx);
         const gotDW = await get(tdW);
@@ -161,13 +163,13 @@ if (gpu !== null) {
         const colLen = g.cIn * g.kh * g.kw * oh * ow;
         const x = randomFloats(2 * img, rand);
         const col = new Float32Array(colLen);
-        ref.im2col(x.subarray(img), g, col);
+        ref.im2col(w(x), img, g, w(col));
         const tx = put(x), tcol = k.tensor(colLen);
         k.im2col(tx, img, g, tcol);
         assertClose(await get(tcol), col, TOL, `im2col ${JSON.stringify(g)}`);
         const c = randomFloats(colLen, rand);
         const dx = new Float32Array(img);
-        ref.col2im(c, g, dx);
+        ref.col2im(w(c), g, w(dx), 0);
         const tc = put(c), tdx = put(new Float32Array(2 * img).fill(5));
         k.col2im(tc, g, tdx, img);
         const got = await get(tdx);
@@ -191,23 +193,23 @@ if (gpu !== null) {
         x[3] = x[4]; // a tie: the first maximum must win
         const dy = randomFloats(outs, rand);
         const y = new Float32Array(outs), arg = new Int32Array(outs);
-        ref.maxPool2dForward(x, g, y, arg);
+        ref.maxPool2dForward(w(x), g, w(y), w(arg));
         const tx = put(x), ty = k.tensor(outs), targ = k.tensor(outs, 'i32');
         k.maxPool2dForward(tx, g, ty, targ);
         const what = JSON.stringify(g);
         assertClose(await get(ty), y, 0, `max forward ${what}`);
         assert.deepEqual(Array.from(await k.downloadInt32(targ)), Array.from(arg), `argmax ${what}`);
         const dx = new Float32Array(x.length);
-        ref.maxPool2dBackward(dy, arg, g, dx);
+        ref.maxPool2dBackward(w(dy), w(arg), g, w(dx));
         const tdy = put(dy), tdx = put(new Float32Array(x.length).fill(NaN));
         k.maxPool2dBackward(tdy, targ, g, tdx);
         assertClose(await get(tdx), dx, TOL, `max backward ${what}`);
         const ya = new Float32Array(outs);
-        ref.avgPool2dForward(x, g, ya);
+        ref.avgPool2dForward(w(x), g, w(ya));
         k.avgPool2dForward(tx, g, ty);
         assertClose(await get(ty), ya, TOL, `avg forward ${what}`);
         const dxa = new Float32Array(x.length);
-        ref.avgPool2dBackward(dy, g, dxa);
+        ref.avgPool2dBackward(w(dy), g, w(dxa));
         k.avgPool2dBackward(tdy, g, tdx);
         assertClose(await get(tdx), dxa, TOL, `avg backward ${what}`);
       }
@@ -218,8 +220,8 @@ if (gpu !== null) {
       const n = 1000;
       const x = randomFloats(n + 3, rand), dy = randomFloats(n + 3, rand);
       const y = new Float32Array(n + 3), dx = new Float32Array(n + 3);
-      ref.reluForward(x, y);
-      ref.reluBackward(y, dy, dx);
+      ref.reluForward(w(x), w(y), n + 3);
+      ref.reluBackward(w(y), w(dy), w(dx), n + 3);
       const tx = put(x), ty = k.tensor(n + 3), tdy = put(dy), tdx = k.tensor(n + 3);
       k.reluForward(tx, ty, n);
       k.reluBackward(ty, tdy, tdx, n);
@@ -238,12 +240,12 @@ if (gpu !== null) {
         const rand = seeded(N * C * S);
         const y = randomFloats(N * C * S, rand), bias = randomFloats(C, rand);
         const expected = y.slice();
-        ref.addBias(expected, bias, N, C, S);
+        ref.addBias(w(expected), w(bias), N, C, S);
         const ty = put(y), tb = put(bias);
         k.addBias(ty, tb, N, C, S);
         assertClose(await get(ty), expected, TOL, `addBias ${N}x${C}x${S}`);
         const dB = new Float32Array(C);
-        ref.biasBackward(y, N, C, S, dB);
+        ref.biasBackward(w(y), N, C, S, w(dB));
         const tdy = put(y), tdB = put(new Float32Array(C).fill(NaN));
         k.biasBackward(tdy, N, C, S, tdB);
         assertClose(await get(tdB), dB, TOL, `biasBackward ${N}x${C}x${S}`);
@@ -256,7 +258,9 @@ if (gpu !== null) {
         const z = randomFloats(N * C, rand).map((v) => 4 * v);
         const labels = Int32Array.from({ length: N }, () => Math.floor(rand() * C));
         const dz = new Float32Array(N * C);
-        const { loss, correct } = ref.softmaxCrossEntropy(z, labels, N, C, dz);
+        const refStats = new Float32Array(2);
+        ref.softmaxCrossEntropy(w(z), w(labels), N, C, w(dz), w(refStats));
+        const [lossSum, correct] = refStats;
         const tz = put(z), tl = put(labels, 'i32'), tdz = k.tensor(N * C);
         const stats = put([0, 0, 1.5, 2]);
         k.softmaxCrossEntropy(tz, tl, N, C, tdz, stats, 2);
@@ -264,7 +268,7 @@ if (gpu !== null) {
         assertClose(await get(tdz), dz, TOL, `dLogits N=${N} C=${C}`);
         const s = await get(stats);
         assert.deepEqual(Array.from(s.subarray(0, 2)), [0, 0], 'stats before the offset changed');
-        assertClose([s[2] - 1.5], [2 * loss * N], 1e-5, `summed loss N=${N}`);
+        assertClose([s[2] - 1.5], [2 * lossSum], 1e-5, `summed loss N=${N}`);
         assert.equal(s[3] - 2, 2 * correct, `correct count N=${N}`);
         const tdz2 = k.tensor(N * C);
         k.softmaxCrossEntropy(tz, tl, N, C, tdz2, null);
@@ -282,7 +286,7 @@ if (gpu !== null) {
         const [eps, momentum] = [1e-5, 0.1];
         const y = new Float32Array(len), sm = new Float32Array(C), sis = new Float32Array(C);
         const rm2 = rm.slice(), rv2 = rv.slice();
-        ref.batchNormForwardTrain(x, N, C, S, gamma, beta, eps, momentum, rm2, rv2, y, sm, sis);
+        ref.batchNormForwardTrain(w(x), N, C, S, w(gamma), w(beta), eps, momentum, w(rm2), w(rv2), w(y), w(sm), w(sis));
         const tx = put(x), tg = put(gamma), tb = put(beta), trm = put(rm), trv = put(rv);
         const ty = k.tensor(len), tsm = k.tensor(C), tsis = k.tensor(C);
         k.batchNormForwardTrain(tx, N, C, S, tg, tb, eps, momentum, trm, trv, ty, tsm, tsis);
@@ -293,7 +297,7 @@ if (gpu !== null) {
         assertClose(await get(trm), rm2, TOL, `running mean ${what}`);
         assertClose(await get(trv), rv2, 1e-4, `running var ${what}`);
         const dx = new Float32Array(len), dg = new Float32Array(C), db = new Float32Array(C);
-        ref.batchNormBackward(x, dy, N, C, S, gamma, sm, sis, dx, dg, db);
+        ref.batchNormBackward(w(x), w(dy), N, C, S, w(gamma), w(sm), w(sis), w(dx), w(dg), w(db));
         const tdy = put(dy), tdx = k.tensor(len), tdg = k.tensor(C), tdb = k.tensor(C);
         k.batchNormBackward(tx, tdy, N, C, S, tg, tsm, tsis, tdx, tdg, tdb);
         assertClose(await get(tdx), dx, 1e-4, `backward dx ${what}`);
@@ -301,7 +305,7 @@ if (gpu !== null) {
         assertClose(await get(tdb), db, TOL, `backward dBeta ${what}`);
         // evaluation mode uses the running statistics (the updated ones, rm2 and rv2)
         const ye = new Float32Array(len);
-        ref.batchNormForwardEval(x, N, C, S, gamma, beta, eps, rm2, rv2, ye);
+        ref.batchNormForwardEval(w(x), N, C, S, w(gamma), w(beta), eps, w(rm2), w(rv2), w(ye));
         k.batchNormForwardEval(tx, N, C, S, tg, tb, eps, trm, trv, ty);
         assertClose(await get(ty), ye, 1e-4, `eval forward ${what}`);
         // eval backward: the reference formula (contract), in float64
@@ -331,7 +335,7 @@ if (gpu !== null) {
         const tp = put(p0), tm = k.tensor(n), tv = k.tensor(n), tmask = mask === null ? null : put(mask);
         for (let step = 1; step <= 3; step++) {
           const g = randomFloats(n, rand);
-          ref.adamStep(p, g, m, v, mask, 1e-2, 0.9, 0.999, 1e-8, 1e-4, step);
+          ref.adamStep(w(p), w(g), w(m), w(v), mask === null ? null : w(mask), 1e-2, 0.9, 0.999, 1e-8, 1e-4, step);
           const tg = put(g);
           k.adamStep(tp, tg, tm, tv, tmask, 1e-2, 0.9, 0.999, 1e-8, 1e-4, step);
           k.free(tg);
@@ -347,7 +351,7 @@ if (gpu !== null) {
           const tps = put(p0), tbuf = k.tensor(n);
           for (let step = 1; step <= 3; step++) {
             const g = randomFloats(n, rand);
-            ref.sgdStep(ps, g, buf, mask, 0.05, 0.9, nesterov, 5e-4, dampening, step);
+            ref.sgdStep(w(ps), w(g), w(buf), mask === null ? null : w(mask), 0.05, 0.9, nesterov, 5e-4, dampening, step);
             const tg = put(g);
             k.sgdStep(tps, tg, tbuf, tmask, 0.05, 0.9, nesterov, 5e-4, dampening, step);
             k.free(tg);
@@ -358,7 +362,7 @@ if (gpu !== null) {
       }
     });
 
-    it('webgpu small elementwise kernels: fill, copy (f32 and i32), scale, addScalar, axpy, abs, mul, maxAbs', async () => {
+    it('webgpu small elementwise kernels: fill, copy (f32 and i32), scale, addScalar, axpy, abs, applyMask, maxAbs', async () => {
       const rand = seeded(3);
       const n = 300;
       const a = randomFloats(n, rand), b = randomFloats(n, rand);
@@ -393,10 +397,17 @@ if (gpu !== null) {
       assertClose(await get(tc), c.map(Math.abs), 0, 'abs in place');
       const mask = randomMaskArray(n, 0.5, rand);
       const tm = put(mask);
-      k.mul(tb, tm, td, n);
-      assertClose(await get(td), b.map((v, i) => v * mask[i]), 0, 'mul');
-      k.mul(tb, tm, tb, n);
-      assertClose(await get(tb), b.map((v, i) => v * mask[i]), 0, 'mul in place');
+      const withNan = b.slice();
+      withNan[7] = NaN;
+      mask[7] = 0;
+      k.upload(tm, mask);
+      k.upload(tb, withNan);
+      k.applyMask(tb, tm, n - 1);
+      const masked = await get(tb);
+      for (let i = 0; i < n; i++) {
+        const expected = i < n - 1 && mask[i] === 0 ? 0 : withNan[i];
+        assert.ok(Object.is(masked[i], expected), `applyMask element ${i}: ${masked[i]}, expected ${expected}`);
+      }
       const out = put([9, 9, 9]);
       const big = randomFloats(1000, rand);
       big[777] = -3.5;

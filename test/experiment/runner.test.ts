@@ -222,7 +222,7 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
   assert.equal(existsSync(join(ws, 'no')), false);
 });
 
-test('checkpoint and export shapes are the PyTorch shapes of every zoo model (conv, BN buffers)', () => {
+test('checkpoint and export shapes are the PyTorch shapes of every zoo model (conv, BN buffers)', async () => {
   const kernels = referenceKernels();
   for (const name of ['lenet-300-100', 'conv4', 'vgg19'] as const) {
     const inputShape: [number, number, number] = name === 'lenet-300-100' ? [1, 28, 28] : [3, 32, 32];
@@ -230,7 +230,7 @@ test('checkpoint and export shapes are the PyTorch shapes of every zoo model (co
     // What the checkpoint writer knows: the weights' shapes from the level record's layers.
     const weightShapes = new Map(model.prunableParams().map((p) => [p.name, p.shape]));
     const expected = model.stateShapes();
-    for (const [tensor, data] of model.stateDict()) {
+    for (const [tensor, data] of await model.stateDict()) {
       assert.deepEqual(tensorShape(tensor, data.length, weightShapes), expected.get(tensor), `${name} ${tensor}`);
     }
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { referenceKernels } from '../../src/engine/reference.js';
+import type { Tensor } from '../../src/engine/kernels.js';
 import { countParams, countPrunableWeights, createModel, MODEL_NAMES } from '../../src/models/zoo.js';
 import type { ModelName } from '../../src/prune/config.js';
 import { UserError } from '../../src/errors.js';
@@ -19,6 +20,8 @@ function zooFixture(): { models: Array<{ model: ModelName; inputShape: [number, 
 }
 
 const kernels = referenceKernels();
+/** a tensor's values, live (the reference backend's host access) */
+const V = (t: Tensor): Float32Array => kernels.view(t) as Float32Array;
 
 /** Models built once and shared by the tests below (building initialises millions of weights). */
 const built = new Map<string, ReturnType<typeof createModel>>();
@@ -63,12 +66,12 @@ for (const e of EXPECTED) {
     assert.equal(countParams(model), e.params);
     assert.deepEqual(model.prunableParams().map((p) => p.name), e.prunable);
     assert.equal(model.outputWeightName, e.prunable[e.prunable.length - 1]);
-    for (const p of model.prunableParams()) assert.ok(p.mask !== null && p.mask.every((m) => m === 1));
+    for (const p of model.prunableParams()) assert.ok(p.mask !== null && V(p.mask).every((m) => m === 1));
     for (const p of model.params.filter((q) => !q.prunable)) assert.equal(p.mask, null);
   });
 }
 
-test('vgg19 (CIFAR, batch norm): 20,024,000 weights, BN names and running stats', () => {
+test('vgg19 (CIFAR, batch norm): 20,024,000 weights, BN names and running stats', async () => {
   const model = createModel('vgg19', kernels, { seed: 0, inputShape: CIFAR, classes: 10 });
   assert.equal(countPrunableWeights(model), 20_024_000);
   assert.equal(countParams(model), 20_024_000 + 5504 + 10 + 2 * 5504);
@@ -78,10 +81,10 @@ test('vgg19 (CIFAR, batch norm): 20,024,000 weights, BN names and running stats'
   assert.deepEqual(prunable[0].shape, [64, 3, 3, 3]);
   assert.equal(prunable[16].name, 'classifier.weight');
   assert.deepEqual(prunable[16].shape, [10, 512]);
-  const state = model.stateDict();
+  const state = await model.stateDict();
   assert.ok(state.has('features.1.running_mean') && state.has('features.1.running_var') && state.has('features.1.num_batches_tracked'));
   assert.ok(state.get('features.1.running_var')!.every((v) => v === 1));
-  assert.ok(model.param('features.1.weight').data.every((v) => v === 1));
+  assert.ok(V(model.param('features.1.weight').data).every((v) => v === 1));
   assertMatchesTorch(model, 'vgg19', CIFAR);
   const mnist = createModel('vgg19', kernels, { seed: 0, inputShape: MNIST, classes: 10 });
   assert.equal(countPrunableWeights(mnist), 20_024_000 - 1728 + 576);
@@ -94,7 +97,7 @@ test('Kaiming-normal init: std sqrt(2/fan_in), biases 0, same seed same weights,
   const a = createModel('lenet-300-100', kernels, { seed: 7, inputShape: MNIST, classes: 10 });
   const b = createModel('lenet-300-100', kernels, { seed: 7, inputShape: MNIST, classes: 10 });
   const c = createModel('lenet-300-100', kernels, { seed: 8, inputShape: MNIST, classes: 10 });
-  const w = a.param('fc1.weight').data;
+  const w = V(a.param('fc1.weight').data);
   let sum = 0;
   let sq = 0;
   for (const v of w) {
@@ -105,11 +108,11 @@ test('Kaiming-normal init: std sqrt(2/fan_in), biases 0, same seed same weights,
   const std = Math.sqrt(sq / w.length - mean * mean);
   assert.ok(Math.abs(mean) < 0.002, `mean ${mean}`);
   assert.ok(Math.abs(std / Math.sqrt(2 / 784) - 1) < 0.01, `std ${std}`);
-  assert.ok(a.param('fc1.bias').data.every((v) => v === 0));
-  assert.deepEqual(a.param('fc2.weight').data, b.param('fc2.weight').data);
-  assert.notDeepEqual(a.param('fc2.weight').data, c.param('fc2.weight').data);
+  assert.ok(V(a.param('fc1.bias').data).every((v) => v === 0));
+  assert.deepEqual(V(a.param('fc2.weight').data), V(b.param('fc2.weight').data));
+  assert.notDeepEqual(V(a.param('fc2.weight').data), V(c.param('fc2.weight').data));
   const conv = createModel('conv2', kernels, { seed: 7, inputShape: CIFAR, classes: 10 });
-  const cw = conv.param('features.2.weight').data;
+  const cw = V(conv.param('features.2.weight').data);
   const cstd = Math.sqrt(cw.reduce((s, v) => s + v * v, 0) / cw.length);
   assert.ok(Math.abs(cstd / Math.sqrt(2 / (64 * 9)) - 1) < 0.02, `conv std ${cstd}`);
 });
@@ -118,12 +121,14 @@ test('every zoo model but vgg19 runs forward and backward on 28x28x1 inputs (log
   for (const name of MODEL_NAMES.filter((n) => n !== 'vgg19')) {
     const m = model_(name, MNIST);
     const x = new Float32Array(2 * 784).map((_, i) => Math.sin(i));
-    for (const p of m.params) p.grad.fill(NaN);
+    for (const p of m.params) V(p.grad).fill(NaN);
     const logits = m.forward(x, 2, 'train');
     assert.equal(logits.length, 20);
-    assert.ok(logits.every(Number.isFinite));
-    m.backward(new Float32Array(20).fill(0.1), 2);
-    assert.ok(m.params.every((p) => p.grad.every(Number.isFinite)), name);
+    assert.ok(V(logits).every(Number.isFinite));
+    const dLogits = m.dLogitsBuffer(2);
+    kernels.fill(dLogits, 0.1);
+    m.backward(dLogits, 2);
+    assert.ok(m.params.every((p) => V(p.grad).every(Number.isFinite)), name);
   }
 });
 

@@ -107,7 +107,7 @@ test('rewinding restores the stored values bit for bit', async () => {
   const x = new Float32Array(8 * 16);
   const labels = new Int32Array(8);
   for (let i = 0; i < 3; i++) { batches.next(x, labels); trainStep(model, optimizer, x, labels, 8); }
-  for (const [name, v] of model.stateDict()) assert.deepEqual([...late[0].rewindState.get(name)!], [...v], name);
+  for (const [name, v] of await model.stateDict()) assert.deepEqual([...late[0].rewindState.get(name)!], [...v], name);
   assert.deepEqual([...late[1].rewindState.get('fc1.weight')!], [...late[0].rewindState.get('fc1.weight')!]);
 });
 

@@ -1,6 +1,6 @@
 /** Tiny synthetic data, a tiny model and a config for lottery-loop tests. */
 import type { Dataset, Split } from '../../src/data/types.js';
-import type { HostKernels } from '../../src/engine/kernels.js';
+import type { Kernels } from '../../src/engine/kernels.js';
 import { float32Device } from '../../src/nn/device.js';
 import { kaimingNormalInit } from '../../src/nn/init.js';
 import { Flatten, Linear, ReLU } from '../../src/nn/layers.js';
@@ -41,7 +41,7 @@ export function tinyDataset(): Dataset {
 }
 
 /** Flatten -> fc1 (16->12) -> ReLU -> fc2 (12->8) -> ReLU -> fc3 (8->classes), Kaiming init from the seed. */
-export function tinyModel(kernels: HostKernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }): Sequential {
+export function tinyModel(kernels: Kernels, opts: { seed: number; inputShape: [number, number, number]; classes: number }): Sequential {
   const d = float32Device(kernels);
   const [c, h, w] = opts.inputShape;
   const model = new Sequential(d, [
@@ -52,7 +52,7 @@ export function tinyModel(kernels: HostKernels, opts: { seed: number; inputShape
     new ReLU(d, [8]),
     new Linear(d, 'fc3', 8, opts.classes),
   ], { name: 'tiny-mlp', inputShape: opts.inputShape, classes: opts.classes });
-  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'));
+  kaimingNormalInit(model.params, new Rng(opts.seed).fork('init'), kernels);
   return model;
 }
 

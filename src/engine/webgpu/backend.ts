@@ -135,8 +135,8 @@ class WebGpuBackend implements WebGpuKernels {
     this.ops.abs(gpu(x), gpu(y), n);
   }
 
-  mul(x: Tensor, m: Tensor, y: Tensor, n: number): void {
-    this.ops.mul(gpu(x), gpu(m), gpu(y), n);
+  applyMask(x: Tensor, mask: Tensor, n: number): void {
+    this.ops.applyMask(gpu(x), gpu(mask), n);
   }
 
   maxAbs(x: Tensor, n: number, out: Tensor, outOffset = 0, offset = 0): void {

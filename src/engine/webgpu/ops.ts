@@ -301,13 +301,12 @@ export class WebGpuOps {
     else this.rt.dispatch(k.absDef(false), { X: x, Y: y }, { len: length }, groups1d(length));
   }
 
-  /** y[i] = x[i]·m[i] for i < length; y may be x. */
-  mul(x: GpuTensor, m: GpuTensor, y: GpuTensor, length: number): void {
+  /** x[i] = 0 where mask[i] = 0, for i < length (exactly 0, NaN included). */
+  applyMask(x: GpuTensor, mask: GpuTensor, length: number): void {
     need(view(x), length, 'x');
-    need(view(m), length, 'm');
-    need(view(y), length, 'y');
-    if (x === y) this.rt.dispatch(k.mulDef(true), { M: m, Y: y }, { len: length }, groups1d(length));
-    else this.rt.dispatch(k.mulDef(false), { X: x, M: m, Y: y }, { len: length }, groups1d(length));
+    need(view(mask), length, 'mask');
+    if (x === mask) throw new Error('webgpu kernels: applyMask with the mask as x');
+    this.rt.dispatch(k.applyMaskDef, { X: x, Mask: mask }, { len: length }, groups1d(length));
   }
 
   /** out[outOffset] = max |x[offset + i]| over i < length (NaN when any is NaN). */

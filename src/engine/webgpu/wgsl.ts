@@ -578,26 +578,14 @@ const ABS_IN_PLACE: KernelDef = {
 }`,
 };
 
-/** y[i] = x[i] · m[i] (inPlace: x is y). */
-export function mulDef(inPlace: boolean): KernelDef {
-  return inPlace ? MUL_IN_PLACE : MUL;
-}
-const MUL: KernelDef = {
-  name: 'mul',
+/** x[i] = 0 where mask[i] = 0, unchanged elsewhere (exactly 0, even where x was NaN). */
+export const applyMaskDef: KernelDef = {
+  name: 'apply_mask',
   params: [['len', 'u32']],
-  bindings: [['X', 'f32', 'read'], ['M', 'f32', 'read'], ['Y', 'f32', 'read_write']],
+  bindings: [['X', 'f32', 'read_write'], ['Mask', 'f32', 'read']],
   code: `${MAIN_1D}
   if (i >= p.len) { return; }
-  Y[i] = X[i] * M[i];
-}`,
-};
-const MUL_IN_PLACE: KernelDef = {
-  name: 'mul_inplace',
-  params: [['len', 'u32']],
-  bindings: [['M', 'f32', 'read'], ['Y', 'f32', 'read_write']],
-  code: `${MAIN_1D}
-  if (i >= p.len) { return; }
-  Y[i] = Y[i] * M[i];
+  if (Mask[i] == 0.0) { X[i] = 0.0; }
 }`,
 };
 
