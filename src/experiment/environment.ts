@@ -6,10 +6,9 @@
  */
 import { join } from 'node:path';
 import { loadDataset } from '../data/index.js';
-import { createKernels } from '../engine/index.js';
-import { decideDevice, describeDecision, type DeviceChoice, type DeviceDecision } from '../engine/device.js';
+import { createKernels, type Kernels } from '../engine/index.js';
+import { decideDevice, describeDecision, type DeviceChoice } from '../engine/device.js';
 import { describeAdapter } from '../engine/webgpu/index.js';
-import { UserError } from '../errors.js';
 import { runLottery } from '../prune/lottery.js';
 import type { EngineRecord, RunEnvironment } from './runner.js';
 
@@ -26,28 +25,12 @@ export interface EnvironmentOptions {
 }
 
 /**
- * The CPU fallback while the training code (src/nn, src/prune) still runs on the host-view engine
- * contract: the webgpu backend implements the device contract, so a run cannot train on it yet.
- * `auto` then trains on the CPU and says why; `gpu` is an error.
- */
-async function trainingDecision(choice: DeviceChoice): Promise<DeviceDecision> {
-  const decision = await decideDevice(choice);
-  if (decision.backend === 'wasm') return decision;
-  await decision.kernels.close();
-  const found = describeAdapter(decision.adapter);
-  if (choice === 'gpu') {
-    throw new UserError(`device gpu: found ${found}, but training does not run on the webgpu backend yet (src/nn still uses the host-view engine contract); use --device cpu`);
-  }
-  return { backend: 'wasm', adapter: null, why: `device auto: ${found} found, but training does not run on webgpu yet` };
-}
-
-/**
  * Fails early, before anything is written, when `device: gpu` cannot be had (the commands call it
  * before claiming runs); auto and cpu always work.
  */
 export async function checkDevice(choice: DeviceChoice): Promise<void> {
   if (choice !== 'gpu') return;
-  const decision = await trainingDecision(choice);
+  const decision = await decideDevice(choice);
   if (decision.backend === 'webgpu') await decision.kernels.close();
 }
 
@@ -57,15 +40,26 @@ export function realEnvironment(opts: EnvironmentOptions = {}): RunEnvironment {
     async prepare(config, prepareOpts) {
       const choice = prepareOpts?.device ?? opts.device ?? 'auto';
       // the device first: `--device gpu` without a GPU fails before the dataset is loaded
-      const decision = await trainingDecision(choice);
-      const dataset = await loadDataset(config.data.dataset, {
-        dataDir: config.data.dataDir,
-        cacheDir: opts.workspace && !process.env.RAMANUJAN_CACHE_DIR ? join(opts.workspace, 'cache') : undefined,
-        trainSubset: config.data.trainSubset,
-        testSubset: config.data.testSubset,
-      });
-      const kernels = await createKernels({ threads: opts.threads });
-      const engine: EngineRecord = { device: choice, backend: 'wasm', adapter: null, description: describeDecision(decision, kernels.threads) };
+      const decision = await decideDevice(choice);
+      let dataset;
+      try {
+        dataset = await loadDataset(config.data.dataset, {
+          dataDir: config.data.dataDir,
+          cacheDir: opts.workspace && !process.env.RAMANUJAN_CACHE_DIR ? join(opts.workspace, 'cache') : undefined,
+          trainSubset: config.data.trainSubset,
+          testSubset: config.data.testSubset,
+        });
+      } catch (err) {
+        if (decision.backend === 'webgpu') await decision.kernels.close();
+        throw err;
+      }
+      const kernels: Kernels = decision.backend === 'webgpu' ? decision.kernels : await createKernels({ threads: opts.threads });
+      const engine: EngineRecord = {
+        device: choice,
+        backend: decision.backend,
+        adapter: decision.backend === 'webgpu' ? describeAdapter(decision.adapter) : null,
+        description: describeDecision(decision, kernels.threads),
+      };
       (opts.log ?? ((line: string) => void process.stderr.write(`${line}\n`)))(`ramanujan: engine: ${engine.description}`);
       return { deps: { kernels, dataset }, close: () => kernels.close(), engine };
     },
