@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKernels } from '../../src/engine/index.js';
 import type { Kernels } from '../../src/engine/kernels.js';
-import { ContractNet, type ContractNetOptions, type NetKernels } from '../../bench/contract-nets.js';
+import { ContractNet, type ContractNetOptions, type NetKernels } from './contract-nets.js';
 import { seeded } from './helpers.js';
 import { webgpuForTests } from './webgpu-setup.js';
 

@@ -1,6 +1,7 @@
 /**
  * The paper's networks as a sequence of engine-contract calls (src/engine/kernels.ts `Kernels`),
- * for the webgpu benchmarks and the webgpu-versus-wasm training tests. One `step()` is a full training step as src/nn does it: forward (conv /
+ * for the webgpu-versus-wasm training tests (independent of src/nn, so a difference points at the
+ * kernels, not the layers). One `step()` is a full training step as src/nn does it: forward (conv /
  * Linear through MaskedWeights, ReLU, max / average pooling, batch norm in training mode), softmax
  * cross-entropy with loss and correct counts accumulated on the device, backward, and Adam with
  * the masks (masked weights stay exactly 0). Shapes and layer order are those of src/models/zoo.ts
@@ -9,7 +10,7 @@
  *
  * Works on any backend (it uses the calls in `NetKernels`).
  */
-import { convOutputSize, type Conv2dGeometry, type Kernels, type MaskedWeight, type Tensor } from '../src/engine/kernels.js';
+import { convOutputSize, type Conv2dGeometry, type Kernels, type MaskedWeight, type Tensor } from '../../src/engine/kernels.js';
 
 export type NetKernels = Pick<
   Kernels,
