@@ -11,6 +11,7 @@ import { referenceKernels } from '../../src/engine/reference.js';
 import { convOutputSize, type Conv2dGeometry, type Tensor } from '../../src/engine/kernels.js';
 import { assertClose, seeded } from './helpers.js';
 import { randomFloats, randomMaskArray, webgpuForTests } from './webgpu-setup.js';
+import { splitKCount } from '../../src/engine/webgpu/ops.js';
 
 const ref = referenceKernels();
 /** A reference tensor over a host array (the reference computes in place on it). */
@@ -115,9 +116,19 @@ if (gpu !== null) {
       { n: 1, cIn: 4, h: 5, w: 5, cOut: 3, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
       { n: 2, cIn: 3, h: 8, w: 8, cOut: 7, kh: 5, kw: 5, strideH: 2, strideW: 2, padH: 2, padW: 2 },
       { n: 2, cIn: 5, h: 6, w: 7, cOut: 67, kh: 3, kw: 3, strideH: 1, strideW: 2, padH: 1, padW: 1 },
+      // long reductions (n·oh·ow = 768 and 720): the weight gradient is split along K (3 and 2 chunks)
+      { n: 3, cIn: 2, h: 16, w: 16, cOut: 4, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 5, cIn: 3, h: 12, w: 12, cOut: 70, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
     ];
 
-    it('webgpu conv2d as implicit GEMM: forward, weight gradient (masked), bias gradient and input gradient', async () => {
+    it('webgpu split-K: the long-reduction geometries above are split', () => {
+      assert.equal(splitKCount(1, 768), 3);
+      assert.equal(splitKCount(2, 720), 2);
+      assert.equal(splitKCount(1, 84), 1);
+      assert.equal(splitKCount(300, 1e6), 1);
+    });
+
+    it('webgpu conv2d as implicit GEMM: forward, weight gradient (masked, split-K too), bias gradient and input gradient', async () => {
       for (const g of convCases) {
         const rand = seeded(g.n * 100 + g.cIn * 10 + g.cOut + g.kh);
         const oh = convOutputSize(g.h, g.kh, g.strideH, g.padH), ow = convOutputSize(g.w, g.kw, g.strideW, g.padW);

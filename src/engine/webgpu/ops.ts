@@ -48,8 +48,30 @@ function convParams(g: Conv2dGeometry): Record<string, number> {
   };
 }
 
+/** Workgroups a product should have before it is worth splitting its reduction (split-K). */
+const SPLIT_K_TARGET_GROUPS = 256;
+/** The shortest K chunk a split workgroup sums. */
+const SPLIT_K_MIN_CHUNK = 256;
+
+/** How many K chunks a product of `tiles` output tiles and reduction length K is split into. */
+export function splitKCount(tiles: number, K: number): number {
+  if (tiles >= SPLIT_K_TARGET_GROUPS) return 1;
+  return Math.max(1, Math.min(Math.ceil(SPLIT_K_TARGET_GROUPS / tiles), Math.floor(K / SPLIT_K_MIN_CHUNK), 64));
+}
+
 export class WebGpuOps {
+  /** scratch for split-K partial sums, grown as needed */
+  private scratch: GpuTensor | null = null;
+
   constructor(readonly rt: GpuRuntime) {}
+
+  private scratchOf(length: number): GpuTensor {
+    if (this.scratch === null || this.scratch.length < length) {
+      if (this.scratch !== null) this.rt.free(this.scratch);
+      this.scratch = this.rt.tensor(length);
+    }
+    return this.scratch;
+  }
 
   // ---- dense linear algebra -----------------------------------------------------------------
 
@@ -149,12 +171,28 @@ export class WebGpuOps {
     need(dyv, g.n * g.cOut * P, 'dy');
     need(dwv, g.cOut * K, 'dW');
     const geometry = convParams(g);
-    this.rt.dispatch(
-      k.convWeightGradDef,
-      { X: xv.tensor, DY: dyv.tensor, DW: dwv.tensor, Mask: m.tensor },
-      { ...geometry, M: g.cOut, N: K, K: g.n * P, xOff: xv.offset, dyOff: dyv.offset, dwOff: dwv.offset, maskOff: m.offset },
-      k.gemmGroups(g.cOut, K),
-    );
+    const [gx, gy] = k.gemmGroups(g.cOut, K);
+    const splits = splitKCount(gx * gy, g.n * P);
+    if (splits === 1) {
+      this.rt.dispatch(
+        k.convWeightGradDef,
+        { X: xv.tensor, DY: dyv.tensor, DW: dwv.tensor, Mask: m.tensor },
+        { ...geometry, M: g.cOut, N: K, K: g.n * P, xOff: xv.offset, dyOff: dyv.offset, dwOff: dwv.offset, maskOff: m.offset },
+        [gx, gy],
+      );
+    } else {
+      const chunk = Math.ceil(g.n * P / splits / 16) * 16;
+      const used = Math.ceil(g.n * P / chunk);
+      const part = this.scratchOf(used * g.cOut * K);
+      this.rt.dispatch(
+        k.convWeightGradPartialDef,
+        { X: xv.tensor, DY: dyv.tensor, Part: part },
+        { ...geometry, M: g.cOut, N: K, K: g.n * P, kChunk: chunk, xOff: xv.offset, dyOff: dyv.offset },
+        [gx, gy, used],
+      );
+      this.rt.dispatch(k.splitKReduceMaskDef, { Part: part, Mask: m.tensor, DW: dwv.tensor },
+        { len: g.cOut * K, splits: used, dwOff: dwv.offset, maskOff: m.offset }, groups1d(g.cOut * K));
+    }
     if (dBias !== null) this.biasBackward(dyv, g.n, g.cOut, P, dBias);
     if (dx !== null) {
       const dxv = view(dx);

@@ -50,6 +50,7 @@ function gemmKernel(s: GemmSpec): KernelDef {
   const bIndex = s.bNContiguous ? 'let nn = e % 64u; let kb = e / 64u;' : 'let kb = e % 16u; let nn = e / 16u;';
   const code = `
 var<workgroup> As: array<f32, 1024>; // A slice [16 k][64 m]
+var<private> splitIndex: u32; // which K chunk this workgroup sums (split-K; 0 otherwise)
 var<workgroup> Bs: array<f32, 1024>; // B slice [16 k][64 n]
 ${s.helpers ?? ''}
 fn loadA(m: u32, k: u32) -> f32 { ${s.loadA} }
@@ -60,20 +61,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let t = lid.y * 16u + lid.x;
   let m0 = wid.y * 64u;
   let n0 = wid.x * 64u;
+  // split-K: workgroup z sums k in [z·kChunk, (z+1)·kChunk); kChunk = 0 means the whole K
+  splitIndex = wid.z;
+  let chunk = select(p.K, p.kChunk, p.kChunk != 0u);
+  let kBegin = wid.z * chunk;
+  let kEnd = min(p.K, kBegin + chunk);
   var c0 = vec4<f32>(0.0);
   var c1 = vec4<f32>(0.0);
   var c2 = vec4<f32>(0.0);
   var c3 = vec4<f32>(0.0);
-  for (var k0 = 0u; k0 < p.K; k0 += 16u) {
+  for (var k0 = kBegin; k0 < kEnd; k0 += 16u) {
     for (var r = 0u; r < 4u; r++) {
       let e = t + r * 256u;
       ${aIndex}
       var a = 0.0;
-      if (m0 + mm < p.M && k0 + kk < p.K) { a = loadA(m0 + mm, k0 + kk); }
+      if (m0 + mm < p.M && k0 + kk < kEnd) { a = loadA(m0 + mm, k0 + kk); }
       As[kk * 64u + mm] = a;
       ${bIndex}
       var b = 0.0;
-      if (n0 + nn < p.N && k0 + kb < p.K) { b = loadB(k0 + kb, n0 + nn); }
+      if (n0 + nn < p.N && k0 + kb < kEnd) { b = loadB(k0 + kb, n0 + nn); }
       Bs[kb * 64u + nn] = b;
     }
     workgroupBarrier();
@@ -101,7 +107,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }`;
   return {
     name: s.name,
-    params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ...s.params],
+    params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['kChunk', 'u32'], ...s.params],
     bindings: s.bindings,
     code,
   };
@@ -220,6 +226,36 @@ export const convWeightGradDef: KernelDef = gemmKernel({
   aKContiguous: true,
   bNContiguous: false,
 });
+
+/**
+ * The weight gradient split along its long reduction (n·oh·ow, e.g. 61,440 for conv4's second
+ * layer at batch 60, against only 1x9 output tiles): workgroup z writes the partial sum of its K
+ * chunk to Part[z, cOut, K'], and `splitKReduceMaskDef` adds the chunks and applies the mask.
+ */
+export const convWeightGradPartialDef: KernelDef = gemmKernel({
+  name: 'conv_dw_partial',
+  params: [...CONV_PARAMS, ['xOff', 'u32'], ['dyOff', 'u32']],
+  bindings: [['X', 'f32', 'read'], ['DY', 'f32', 'read'], ['Part', 'f32', 'read_write']],
+  helpers: IM2COL,
+  loadA: 'let P = p.oh * p.ow; let img = k / P; let q = k - img * P; return DY[p.dyOff + (img * p.M + m) * P + q];',
+  loadB: 'return im2col(n, k);',
+  storeC: 'Part[(splitIndex * p.M + m) * p.N + n] = v;',
+  aKContiguous: true,
+  bNContiguous: false,
+});
+
+/** DW[dwOff + i] = Σ_z Part[z·len + i], exactly 0 where Mask[maskOff + i] = 0. */
+export const splitKReduceMaskDef: KernelDef = {
+  name: 'splitk_reduce_mask',
+  params: [['len', 'u32'], ['splits', 'u32'], ['dwOff', 'u32'], ['maskOff', 'u32']],
+  bindings: [['Part', 'f32', 'read'], ['Mask', 'f32', 'read'], ['DW', 'f32', 'read_write']],
+  code: `${MAIN_1D}
+  if (i >= p.len) { return; }
+  var s = 0.0;
+  for (var z = 0u; z < p.splits; z++) { s += Part[z * p.len + i]; }
+  DW[p.dwOff + i] = select(s, 0.0, Mask[p.maskOff + i] == 0.0);
+}`,
+};
 
 /**
  * Input gradient as a gather (no col2im scatter, no atomics): dX[img, c, iy, ix] =
