@@ -1,6 +1,9 @@
 /**
  * Layers as explicit forward/backward pairs (no autograd), in the style of llm.c: each layer keeps
- * what its backward pass needs from the forward pass, and all heavy work goes through `HostKernels`.
+ * what its backward pass needs from the forward pass, and all work goes through `Kernels`.
+ * Activations, parameters and gradients are engine tensors (device-resident handles,
+ * src/engine/kernels.ts): a layer never reads values on the host, so the same code runs on every
+ * backend (and in float64 on the reference kernels for the gradient checks).
  *
  * Conventions
  * - Activations are batch-first: [N, features] after Flatten/Linear, [N, C, H, W] for images.

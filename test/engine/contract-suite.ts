@@ -262,3 +262,197 @@ export function contractSuite(label: string, make: () => Promise<Kernels>, tol =
     });
   });
 }
+
+type Init = Float32Array | Int32Array;
+
+/**
+ * Runs `op` on `k` and on the reference with tensors holding the same initial values, then
+ * compares the tensors named in `check` (downloaded). Float outputs start as NaN unless given, so
+ * an output a kernel must overwrite but does not shows up.
+ */
+async function sameAsReference(
+  k: Kernels, ref: Kernels, init: Record<string, Init>, check: string[], tol: number, what: string,
+  op: (b: Kernels, t: Record<string, Tensor>) => void,
+): Promise<Record<string, Float32Array | Int32Array>> {
+  const results: Array<Record<string, Float32Array | Int32Array>> = [];
+  for (const b of [k, ref]) {
+    const t: Record<string, Tensor> = {};
+    for (const [name, values] of Object.entries(init)) t[name] = tensorOf(b, values, values instanceof Int32Array ? 'i32' : 'f32');
+    op(b, t);
+    const out: Record<string, Float32Array | Int32Array> = {};
+    for (const name of check) out[name] = t[name].dtype === 'i32' ? await b.downloadInt32(t[name]) : await b.download(t[name]);
+    for (const x of Object.values(t)) b.free(x);
+    results.push(out);
+  }
+  for (const name of check) {
+    const [got, want] = [results[0][name], results[1][name]];
+    if (want instanceof Int32Array) assert.deepEqual([...got], [...want], `${what}: ${name}`);
+    else assertClose(got, want, tol, `${what}: ${name}`);
+  }
+  return results[0];
+}
+
+const nan = (n: number): Float32Array => new Float32Array(n).fill(NaN);
+
+/**
+ * Every kernel of the contract on `make()`'s backend against the reference backend, on small odd
+ * shapes, through upload and download only (so it runs on a GPU backend as it is).
+ */
+export function kernelsAgainstReference(label: string, make: () => Promise<Kernels>, tol = 2e-5): void {
+  describe(`every kernel against the reference: ${label}`, () => {
+    let k: Kernels;
+    const ref = referenceKernels();
+    before(async () => {
+      k = await make();
+    });
+    after(async () => {
+      await k.close();
+    });
+
+    it('sgemm: odd shapes, all transpose variants, alpha and beta (beta = 0 ignores NaN in C)', async () => {
+      const rand = seeded(101);
+      for (const [M, N, K] of [[1, 1, 1], [7, 5, 3], [13, 17, 9], [33, 70, 60], [4, 9, 130]]) {
+        for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+          for (const [alpha, beta] of [[1, 0], [-0.5, 1.5]]) {
+            const C = beta === 0 ? nan(M * N) : randomValues(M * N, rand);
+            await sameAsReference(k, ref, { A: randomValues(M * K, rand), B: randomValues(K * N, rand), C }, ['C'], tol,
+              `sgemm ${M}x${N}x${K} tA=${tA} tB=${tB} alpha=${alpha} beta=${beta}`,
+              (b, t) => b.sgemm(tA, tB, M, N, K, alpha, t.A, t.B, beta, t.C));
+          }
+        }
+      }
+    });
+
+    it('masked weights: forward (with and without bias), both backward products, exact zeros under the mask', async () => {
+      const rand = seeded(102);
+      for (const [rows, cols, N, density] of [[5, 7, 3, 0.5], [1, 1, 1, 1], [12, 33, 4, 0.1], [30, 20, 9, 1]]) {
+        const mask = Float32Array.from({ length: rows * cols }, () => (rand() < density ? 1 : 0));
+        const W = randomValues(rows * cols, rand).map((v, i) => v * mask[i]);
+        const init = { W, mask, bias: randomValues(rows, rand), X: randomValues(N * cols, rand), dY: randomValues(N * rows, rand),
+          Y: nan(N * rows), Y0: nan(N * rows), dX: nan(N * cols), dW: nan(rows * cols) };
+        const out = await sameAsReference(k, ref, init, ['Y', 'Y0', 'dX', 'dW'], tol, `masked ${rows}x${cols} N=${N} density=${density}`, (b, t) => {
+          const mw = b.createMaskedWeight(t.W, t.mask, rows, cols);
+          b.maskedForward(mw, t.X, N, t.bias, t.Y);
+          b.maskedForward(mw, t.X, N, null, t.Y0);
+          b.maskedBackwardInput(mw, t.dY, N, t.dX);
+          b.maskedBackwardWeight(mw, t.dY, t.X, N, t.dW);
+          mw.dispose();
+        });
+        mask.forEach((m, i) => { if (m === 0) assert.ok(Object.is(out.dW[i], 0), `dW[${i}] under the mask is ${out.dW[i]}`); });
+      }
+    });
+
+    it('masked weights: refreshValues picks up weights changed on the device', async () => {
+      const rand = seeded(103);
+      const [rows, cols, N] = [6, 9, 2];
+      const mask = Float32Array.from({ length: rows * cols }, (_, i) => (i % 3 === 0 ? 0 : 1));
+      await sameAsReference(k, ref, { W: randomValues(rows * cols, rand).map((v, i) => v * mask[i]), mask, X: randomValues(N * cols, rand), Y: nan(N * rows) },
+        ['Y'], tol, 'refreshValues', (b, t) => {
+          const mw = b.createMaskedWeight(t.W, t.mask, rows, cols);
+          b.scale(t.W, -3, rows * cols);
+          mw.refreshValues();
+          b.maskedForward(mw, t.X, N, null, t.Y);
+          mw.dispose();
+        });
+    });
+
+    const convs: Conv2dGeometry[] = [
+      { n: 2, cIn: 3, h: 7, w: 6, cOut: 4, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+      { n: 3, cIn: 2, h: 9, w: 8, cOut: 5, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 0, padW: 1 },
+      { n: 1, cIn: 1, h: 5, w: 5, cOut: 2, kh: 1, kw: 1, strideH: 1, strideW: 1, padH: 0, padW: 0 },
+      { n: 5, cIn: 4, h: 4, w: 4, cOut: 3, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+    ];
+
+    it('conv2d forward and backward (masked weight, with and without bias and dx)', async () => {
+      const rand = seeded(104);
+      for (const [gi, g] of convs.entries()) {
+        const K = g.cIn * g.kh * g.kw;
+        const P = convOutputSize(g.h, g.kh, g.strideH, g.padH) * convOutputSize(g.w, g.kw, g.strideW, g.padW);
+        const mask = Float32Array.from({ length: g.cOut * K }, () => (rand() < 0.7 ? 1 : 0));
+        const init = {
+          W: randomValues(g.cOut * K, rand).map((v, i) => v * mask[i]), mask, bias: randomValues(g.cOut, rand),
+          x: randomValues(g.n * g.cIn * g.h * g.w, rand), dy: randomValues(g.n * g.cOut * P, rand),
+          y: nan(g.n * g.cOut * P), y0: nan(g.n * g.cOut * P), dW: nan(g.cOut * K), dB: nan(g.cOut), dx: nan(g.n * g.cIn * g.h * g.w), dW2: nan(g.cOut * K),
+        };
+        const out = await sameAsReference(k, ref, init, ['y', 'y0', 'dW', 'dB', 'dx', 'dW2'], tol, `conv geometry ${gi}`, (b, t) => {
+          const mw = b.createMaskedWeight(t.W, t.mask, g.cOut, K);
+          const ws = b.tensor(Math.max(1, b.conv2dWorkspaceSize(g)));
+          b.conv2dForward(mw, t.x, t.bias, g, t.y, ws);
+          b.conv2dForward(mw, t.x, null, g, t.y0, ws);
+          b.conv2dBackward(mw, t.x, t.dy, g, t.dW, t.dB, t.dx, ws);
+          b.conv2dBackward(mw, t.x, t.dy, g, t.dW2, null, null, ws);
+          b.free(ws);
+          mw.dispose();
+        });
+        mask.forEach((m, i) => { if (m === 0) assert.ok(Object.is(out.dW[i], 0), `dW[${i}] under the mask is ${out.dW[i]}`); });
+      }
+    });
+
+    it('max and average pooling, forward and backward (padding, overlapping windows)', async () => {
+      const rand = seeded(105);
+      const pools: Conv2dGeometry[] = [
+        { n: 2, cIn: 3, h: 6, w: 5, cOut: 3, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 },
+        { n: 1, cIn: 2, h: 5, w: 7, cOut: 2, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 },
+        { n: 3, cIn: 1, h: 4, w: 4, cOut: 1, kh: 3, kw: 2, strideH: 1, strideW: 1, padH: 0, padW: 1 },
+      ];
+      for (const [gi, g] of pools.entries()) {
+        const P = convOutputSize(g.h, g.kh, g.strideH, g.padH) * convOutputSize(g.w, g.kw, g.strideW, g.padW);
+        const outN = g.n * g.cIn * P;
+        const inN = g.n * g.cIn * g.h * g.w;
+        await sameAsReference(k, ref, {
+          x: randomValues(inN, rand), dy: randomValues(outN, rand), y: nan(outN), argmax: new Int32Array(outN).fill(-7), dx: nan(inN), ya: nan(outN), dxa: nan(inN),
+        }, ['y', 'argmax', 'dx', 'ya', 'dxa'], tol, `pool geometry ${gi}`, (b, t) => {
+          b.maxPool2dForward(t.x, g, t.y, t.argmax);
+          b.maxPool2dBackward(t.dy, t.argmax, g, t.dx);
+          b.avgPool2dForward(t.x, g, t.ya);
+          b.avgPool2dBackward(t.dy, g, t.dxa);
+        });
+      }
+    });
+
+    it('relu, bias add and bias gradient', async () => {
+      const rand = seeded(106);
+      const [N, C, S] = [3, 5, 7];
+      const x = randomValues(N * C * S, rand);
+      await sameAsReference(k, ref, { x, y: nan(N * C * S), dy: randomValues(N * C * S, rand), dx: nan(N * C * S), bias: randomValues(C, rand), yb: x, dB: nan(C) },
+        ['y', 'dx', 'yb', 'dB'], tol, 'elementwise', (b, t) => {
+          b.reluForward(t.x, t.y, N * C * S);
+          b.reluBackward(t.y, t.dy, t.dx, N * C * S);
+          b.addBias(t.yb, t.bias, N, C, S);
+          b.biasBackward(t.dy, N, C, S, t.dB);
+        });
+    });
+
+    it('batch norm: train forward (running statistics), eval forward, train backward', async () => {
+      const rand = seeded(107);
+      for (const [N, C, S] of [[4, 3, 5], [2, 6, 1], [1, 2, 9]]) {
+        const n = N * C * S;
+        await sameAsReference(k, ref, {
+          x: randomValues(n, rand).map((v) => 3 * v + 1), dy: randomValues(n, rand), gamma: randomValues(C, rand), beta: randomValues(C, rand),
+          rm: randomValues(C, rand), rv: Float32Array.from(randomValues(C, rand), (v) => 0.5 + Math.abs(v)),
+          y: nan(n), sm: nan(C), si: nan(C), ye: nan(n), dx: nan(n), dG: nan(C), dBeta: nan(C),
+        }, ['y', 'sm', 'si', 'rm', 'rv', 'ye', 'dx', 'dG', 'dBeta'], 1e-4, `batch norm N=${N} C=${C} S=${S}`, (b, t) => {
+          b.batchNormForwardEval(t.x, N, C, S, t.gamma, t.beta, 1e-5, t.rm, t.rv, t.ye);
+          b.batchNormForwardTrain(t.x, N, C, S, t.gamma, t.beta, 1e-5, 0.1, t.rm, t.rv, t.y, t.sm, t.si);
+          b.batchNormBackward(t.x, t.dy, N, C, S, t.gamma, t.sm, t.si, t.dx, t.dG, t.dBeta);
+        });
+      }
+    });
+
+    it('Adam and SGD (momentum, Nesterov, dampening, decay), masked, over three steps', async () => {
+      const rand = seeded(108);
+      const n = 1001;
+      const mask = Float32Array.from({ length: n }, () => (rand() < 0.6 ? 1 : 0));
+      const p0 = randomValues(n, rand).map((v, i) => v * mask[i]);
+      const grads = [0, 1, 2].map(() => randomValues(n, rand));
+      await sameAsReference(k, ref, { p: p0, q: p0, r: randomValues(n, rand), g0: grads[0], g1: grads[1], g2: grads[2], mask, m: new Float32Array(n), v: new Float32Array(n), vel: new Float32Array(n), vel2: new Float32Array(n) },
+        ['p', 'm', 'v', 'q', 'vel', 'r', 'vel2'], 1e-5, 'optimisers', (b, t) => {
+          for (const [s, g] of [t.g0, t.g1, t.g2].entries()) {
+            b.adamStep(t.p, g, t.m, t.v, t.mask, 0.01, 0.9, 0.999, 1e-8, 1e-3, s + 1);
+            b.sgdStep(t.q, g, t.vel, t.mask, 0.05, 0.9, true, 5e-4, 0.1, s + 1);
+            b.sgdStep(t.r, g, t.vel2, null, 0.05, 0.8, false, 0, 0, s + 1);
+          }
+        });
+    });
+  });
+}

@@ -5,7 +5,7 @@ import { referenceKernels } from '../../src/engine/reference.js';
 import { UserError } from '../../src/errors.js';
 import { createOptimizer } from '../../src/nn/optim.js';
 import { Rng } from '../../src/nn/rng.js';
-import { trainStep } from '../../src/nn/train.js';
+import { trainStep, trainStepAndRead } from '../../src/nn/train.js';
 import type { LotteryConfig } from '../../src/prune/config.js';
 import { runLottery, type LotteryCheckpoint, type LotteryDeps } from '../../src/prune/lottery.js';
 import type { LevelRecord } from '../../src/prune/records.js';
@@ -185,4 +185,29 @@ test('Algorithm 1 with global scope: base fractions from the global ranking; ana
     assert.equal(countRemaining(checkpoints[0].nextMasks.get(d.layer)!), layer.remaining - d.removed);
   }
   assert.ok(Math.abs(planned - Math.round(0.25 * total)) <= 3, `${planned} vs ${Math.round(0.25 * total)}`);
+});
+
+test('training statistics come back in blocks of 100 steps: progress losses and the last-100 training loss match a step-by-step replay', async () => {
+  // 230 iterations: blocks of 100, 100 and 30 steps; the record's loss is the mean of steps 131-230
+  const config = tinyConfig({ training: { iterations: 230 }, pruning: { maxLevels: 0 } });
+  const progress: Array<{ iteration: number; loss: number }> = [];
+  const records: LevelRecord[] = [];
+  await runLottery(config, deps, { onLevel: (r) => { records.push(r); }, onProgress: (p) => progress.push({ iteration: p.iteration, loss: p.loss }) });
+  assert.deepEqual(progress.map((p) => p.iteration), [100, 200, 230]);
+
+  const model = tinyModel(deps.kernels, { seed: config.seed, inputShape: [1, 4, 4], classes: 3 });
+  const optimizer = createOptimizer(model, config.training);
+  const batches = new TrainBatches(deps.dataset, { batchSize: 8, seed: new Rng(config.seed).fork('level').fork(0).fork('batches').int(0x7fffffff) });
+  const x = new Float32Array(8 * 16);
+  const labels = new Int32Array(8);
+  const losses: number[] = [];
+  for (let i = 0; i < 230; i++) {
+    batches.next(x, labels);
+    losses.push((await trainStepAndRead(model, optimizer, x, labels, 8)).loss);
+  }
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+  for (const p of progress) close(p.loss, losses[p.iteration - 1], `progress loss at ${p.iteration}`);
+  close(records[0].trainLoss, losses.slice(130).reduce((a, b) => a + b, 0) / 100, 'mean training loss of the last 100 steps');
+  optimizer.dispose();
+  model.dispose();
 });
