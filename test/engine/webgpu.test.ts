@@ -443,6 +443,25 @@ if (gpu !== null) {
       assert.ok(got.every((v) => v === 100), 'every kernel ran, in order');
     });
 
+    it('webgpu batching: an upload sends recorded work only when that work uses the tensor', async () => {
+      const a = put(new Float32Array(10).fill(1));
+      const b = put(new Float32Array(10).fill(2));
+      const c = k.tensor(10);
+      await get(c);
+      const before = gpu.runtime.submits;
+      k.addScalar(a, 1, 10); // recorded: uses a
+      k.upload(b, new Float32Array(10).fill(5)); // b unused so far: no submit, and later kernels see 5
+      assert.equal(gpu.runtime.submits, before);
+      k.upload(a, new Float32Array(10).fill(7)); // a is used by recorded work: that work is sent first
+      assert.equal(gpu.runtime.submits, before + 1);
+      k.copy(b, c, 10); // recorded in a new batch
+      k.upload(b, new Float32Array(10).fill(9)); // b is used by the copy: sent first, so c gets 5
+      assert.equal(gpu.runtime.submits, before + 2);
+      assert.deepEqual(Array.from(await get(c)), new Array(10).fill(5));
+      assert.deepEqual(Array.from(await get(a)), new Array(10).fill(7), 'the write to a came after the addScalar');
+      assert.deepEqual(Array.from(await get(b)), new Array(10).fill(9));
+    });
+
     it('webgpu rejects tensors of other backends, freed tensors and overruns', () => {
       const t = k.tensor(4);
       assert.throws(() => k.fill({ length: 4, dtype: 'f32' }, 1), /another backend/);

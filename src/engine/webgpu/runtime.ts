@@ -12,7 +12,8 @@
  * with a dynamic offset, so one bind group per (kernel, tensors) is made once and cached.
  *
  * Ordering rules the runtime keeps for its callers:
- * - `upload` flushes recorded work first (it may read the tensor's old contents), then writes;
+ * - `upload` flushes recorded work first when that work uses the tensor (it must read the old
+ *   contents), then writes; a write to a tensor the recorded work does not touch needs no flush;
  * - `download` flushes, copies into a mappable buffer and resolves when the GPU is done;
  * - `free` destroys the buffer only after the batch that used it has been submitted.
  *
@@ -124,11 +125,15 @@ export class GpuRuntime {
     return new GpuTensor(buffer, length, dtype, this.nextId++);
   }
 
-  /** Writes `data` into `t` from element `offset` (recorded work is sent first, in order). */
+  /**
+   * Writes `data` into `t` from element `offset`. A queued write lands before the commands not yet
+   * submitted, so the recorded work is sent first when it uses `t` (it must see the old contents);
+   * otherwise it stays recorded (a training step's labels join the batch its forward pass is in).
+   */
   upload(t: GpuTensor, data: Float32Array | Int32Array, offset = 0): void {
     this.check(t);
     if (offset + data.length > t.length) throw new RangeError(`webgpu: upload of ${data.length} elements at ${offset} overflows a tensor of ${t.length}`);
-    if (this.slots > 0) this.flush();
+    if (this.usedInBatch.has(t.id)) this.flush();
     if (data.length === 0) return;
     this.device.queue.writeBuffer(t.buffer, offset * 4, data.buffer, data.byteOffset, data.length * 4);
   }
