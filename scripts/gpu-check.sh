@@ -5,11 +5,11 @@
 # the production modules, the Vulkan loader), from the project root:
 #   OUT=/some/dir bash scripts/gpu-check.sh            # via .gpu/run.sh (no Node needed there)
 # Here, to check the script itself on llvmpipe (small sizes, software adapter; not GPU figures):
-#   GPU_CHECK_NODE=node RAMANUJAN_WEBGPU_SOFTWARE=1 OUT=/tmp/gc bash scripts/gpu-check.sh --quick
+#   GPU_CHECK_NODE=node RAMANUJAN_WEBGPU_SOFTWARE=1 OUT=/tmp/gpu-check bash scripts/gpu-check.sh --quick
 #
 # Writes to $OUT (default ./gpu-check-out):
 #   doctor.json          `ramanujan doctor --json`: Node, threads, adapters, what auto picks
-#   webgpu-tests.tap     the webgpu kernel and training tests (TAP), adapter required
+#   webgpu-tests.tap     the webgpu kernel, contract, training, layer and lottery tests (TAP), adapter required
 #   bench.jsonl          `bench engine --device gpu --json`: sgemm_4096, *_train, conv4_level_paper_s ...
 #   gpu-check.jsonl      all of it as JSON lines: {"check": ...} per step, then the bench figures
 # Each step's stderr goes to <step>.err. The script goes on after a failing step and exits non-zero
@@ -40,7 +40,9 @@ rc=$?
 step doctor $rc $((SECONDS - t0)) ",\"doctor\":$(cat "$out/doctor.json" 2>/dev/null | head -1 | grep '^{' || echo null)"
 
 t0=$SECONDS
-RAMANUJAN_WEBGPU_REQUIRED=1 run_node --test --test-reporter=tap dist/test/engine/webgpu.test.js dist/test/engine/webgpu-training.test.js \
+RAMANUJAN_WEBGPU_REQUIRED=1 run_node --test --test-reporter=tap \
+  dist/test/engine/webgpu.test.js dist/test/engine/webgpu-contract.test.js dist/test/engine/webgpu-training.test.js \
+  dist/test/nn/webgpu-layers.test.js dist/test/prune/webgpu-lottery.test.js \
   > "$out/webgpu-tests.tap" 2> "$out/webgpu-tests.err"
 rc=$?
 pass=$(grep -E '^# pass ' "$out/webgpu-tests.tap" | awk '{print $3}' | tail -1)
