@@ -1,6 +1,8 @@
 /** The library's public entry point. */
 export { UserError } from './errors.js';
 export { createKernels, referenceKernels, convOutputSize, DEFAULT_SPARSE_BELOW_DENSITY, type CreateKernelsOptions, type Kernels, type MaskedWeight, type Tensor, hostView, hostViewInt32, type Conv2dGeometry, type FloatArray } from './engine/index.js';
+export { createWebGpuKernels, type WebGpuKernels } from './engine/webgpu/index.js';
+export { decideDevice, type DeviceChoice } from './engine/device.js';
 export { loadDataset, datasetInfo, TrainBatches, testBatches, noisyTestSets, DEFAULT_NOISE_SIGMAS, KNOWN_NORMALIZATION, type Dataset, type Split, type EvalBatchSource, type LoadDatasetOptions, type DatasetInfo } from './data/index.js';
 export { Rng, Sequential, createOptimizer, trainStep, trainStepAndRead, computeGradients, evaluate, saveModel, loadModel, type Param, type Optimizer } from './nn/index.js';
 export { createModel, buildModel, MODEL_NAMES, countParams, countPrunableWeights, type ModelOptions } from './models/zoo.js';

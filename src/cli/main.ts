@@ -15,6 +15,7 @@ import { register as registerReport } from './commands/report.js';
 import { register as registerAnalyze } from './commands/analyze.js';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerMerge } from './commands/merge.js';
+import { register as registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerAnalyze(program);
   registerDemo(program);
   registerMerge(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -17,6 +17,7 @@
 import { availableParallelism } from 'node:os';
 import type { LevelRecord } from '../prune/records.js';
 import type { Override } from './overrides.js';
+import type { DeviceChoice } from '../engine/device.js';
 import { findPreset } from './presets.js';
 import { buildConfig } from './resolve.js';
 import { runId } from './run-id.js';
@@ -89,7 +90,7 @@ export function demoProtocol(protocol: Partial<DemoProtocol> = {}): DemoProtocol
 }
 
 /** The two runs of the demo for a protocol (the default one unless the tests ask otherwise). */
-export function demoPlan(protocol: Partial<DemoProtocol> = {}): DemoPlan {
+export function demoPlan(protocol: Partial<DemoProtocol> = {}, device?: DeviceChoice): DemoPlan {
   const full = demoProtocol(protocol);
   const preset = findPreset(DEMO_BASE_PRESET);
   if (!preset) throw new Error(`demo: the preset ${DEMO_BASE_PRESET} is missing`);
@@ -101,6 +102,8 @@ export function demoPlan(protocol: Partial<DemoProtocol> = {}): DemoPlan {
       { key: 'pruning.maxLevels', value: full.levels },
       { key: 'data.testSubset', value: full.testSubset },
       { key: 'pruning.bound', value: variant.bound },
+      // where it computes: in the config, not in the run id
+      ...(device === undefined ? [] : [{ key: 'device', value: device }]),
     ];
     const config: ExperimentConfig = buildConfig(structuredClone(preset.config) as Record<string, unknown>, overrides, false, `demo (${variant.name})`);
     const label = `demo ${variant.name}${isDefault ? '' : ` (iterations=${full.iterations} levels=${full.levels} testSubset=${full.testSubset ?? 'all'})`}`;
@@ -139,6 +142,8 @@ export interface DemoOptions {
   /** the sweep worker module (tests) */
   workerModule?: string;
   signal?: AbortSignal;
+  /** the runs' `device` (default: the config's default, auto) */
+  device?: DeviceChoice;
 }
 
 /**
@@ -146,7 +151,7 @@ export interface DemoOptions {
  * from the store. Failed or interrupted runs are returned as such, not thrown.
  */
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
-  const plan = demoPlan(opts.protocol);
+  const plan = demoPlan(opts.protocol, opts.device);
   const deleted: string[] = [];
   if (opts.fresh) {
     const store = openStore(opts.workspace, { create: true });

@@ -11,6 +11,7 @@
  * sweeps can run the same code with another loop.
  */
 import type { Dataset } from '../data/types.js';
+import type { DeviceChoice } from '../engine/device.js';
 import type { Kernels } from '../engine/kernels.js';
 import type { LotteryConfig } from '../prune/config.js';
 import type { LotteryOptions } from '../prune/lottery.js';
@@ -34,8 +35,23 @@ export type LotteryLoop = (config: LotteryConfig, deps: LoopDeps, opts: LoopOpti
 
 export interface RunEnvironment {
   loop: LotteryLoop;
-  /** Loads what the loop needs for a config; `close` frees it (worker threads). */
-  prepare(config: LotteryConfig): Promise<{ deps: LoopDeps; close(): Promise<void> }>;
+  /**
+   * Loads what the loop needs for a config on the device asked for (the config's `device`);
+   * `close` frees it (worker threads, the GPU device). `engine`, when given, describes the backend
+   * and adapter chosen; it is stored with the run as an 'engine' event.
+   */
+  prepare(config: LotteryConfig, opts?: { device?: DeviceChoice }): Promise<{ deps: LoopDeps; close(): Promise<void>; engine?: EngineRecord }>;
+}
+
+/** Which engine a run (or a resumed part of it) computed on. */
+export interface EngineRecord {
+  /** the config's choice */
+  device: DeviceChoice;
+  backend: 'wasm' | 'webgpu';
+  /** the GPU adapter, for webgpu */
+  adapter: string | null;
+  /** one line, as printed at start */
+  description: string;
 }
 
 /** Receives a run's events as they happen (terminal, plain lines, JSON lines, a sweep's parent). */
@@ -108,7 +124,8 @@ export async function executeRun(request: RunRequest, ctx: RunContext): Promise<
     } else {
       const resume: LotteryCheckpoint | null = last ? readCheckpoint(store.workspace, id, last) : null;
       const lottery = toLotteryConfig(request.config);
-      const prepared = await ctx.environment.prepare(lottery);
+      const prepared = await ctx.environment.prepare(lottery, { device: request.config.device });
+      if (prepared.engine) store.addEvent(id, 'engine', prepared.engine);
       let expected = last ? last.level + 1 : 0;
       try {
         const result = await ctx.environment.loop(lottery, prepared.deps, {

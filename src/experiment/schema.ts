@@ -130,6 +130,7 @@ const topSchema = z.strictObject({
   model: z.enum(MODEL_NAMES).default('lenet-300-100').describe('network: lenet-300-100, conv2, conv4, conv6 or vgg19'),
   seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, noise and scores'),
   quick: z.boolean().default(false).describe('set by --quick: the config was scaled down for a CPU'),
+  device: z.enum(['auto', 'cpu', 'gpu']).default('auto').describe('compute device: auto (a hardware GPU when present, else the CPU), cpu or gpu; not in the run id'),
   data: dataSchema.prefault({}),
   training: trainingSchema.prefault({}),
   pruning: pruningSchema.prefault({}),
@@ -209,7 +210,7 @@ export type ExperimentConfigInput = z.input<typeof experimentSchema>;
 
 // The schema must produce exactly the loop's config type (checked at compile time both ways).
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const _producesLotteryConfig: Exact<Omit<ExperimentConfig, 'quick' | 'training'> & { training: Omit<ExperimentConfig['training'], 'epochs'> }, LotteryConfig> = true;
+const _producesLotteryConfig: Exact<Omit<ExperimentConfig, 'quick' | 'device' | 'training'> & { training: Omit<ExperimentConfig['training'], 'epochs'> }, LotteryConfig> = true;
 void _producesLotteryConfig;
 
 /** Validates a raw config object (from YAML/JSON plus overrides); `source` names it in errors. */
@@ -221,7 +222,7 @@ export function parseExperimentConfig(raw: unknown, source: string): ExperimentC
 
 /** The part of a config the pruning loop takes. */
 export function toLotteryConfig(config: ExperimentConfig): LotteryConfig {
-  const { quick: _quick, training, ...rest } = config;
+  const { quick: _quick, device: _device, training, ...rest } = config;
   const { epochs: _epochs, ...trainingConfig } = training;
   return { ...rest, training: trainingConfig };
 }

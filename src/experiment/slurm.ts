@@ -92,8 +92,8 @@ export function checkSlurmOptions(opts: SlurmOptions): void {
  * a GPU backend (webgpu, gpu, cuda). Configs without the key run on the CPU.
  */
 export function runsOnGpu(config: ExperimentConfig): boolean {
-  const device = (config as unknown as Record<string, unknown>).device;
-  return typeof device === 'string' && /gpu|cuda/i.test(device);
+  // 'auto' takes a GPU only where the node has one: SLURM is asked for one only on an explicit 'gpu'
+  return config.device === 'gpu';
 }
 
 /** --gpus for a plan: the user's count (default 1) when a run's device is a GPU, else none. */

@@ -79,15 +79,16 @@ test('slurm options are checked before anything is submitted', () => {
 });
 
 test('slurm --gpus is requested only when a run computes on a GPU (the config\'s device key)', () => {
-  const run = (device?: string): SweepRun => {
-    const config = parseExperimentConfig({}, 'x') as ExperimentConfig & { device?: string };
+  const run = (device?: ExperimentConfig['device']): SweepRun => {
+    const config = parseExperimentConfig({}, 'x');
     if (device !== undefined) config.device = device;
     return { id: 'x', label: 'x', preset: null, config };
   };
-  assert.equal(gpusFor([run(), run()], { gpus: '2' }), null, 'no device key: CPU');
-  assert.equal(gpusFor([run('wasm')], {}), null);
-  assert.equal(gpusFor([run('wasm'), run('webgpu')], {}), '1');
-  assert.equal(gpusFor([run('webgpu')], { gpus: '2' }), '2');
+  assert.equal(gpusFor([run(), run()], { gpus: '2' }), null, 'the default device (auto): no GPU asked for');
+  assert.equal(gpusFor([run('cpu')], {}), null);
+  assert.equal(gpusFor([run('auto')], {}), null);
+  assert.equal(gpusFor([run('cpu'), run('gpu')], {}), '1');
+  assert.equal(gpusFor([run('gpu')], { gpus: '2' }), '2');
 });
 
 /** A folder of stand-in SLURM tools: sbatch keeps each script and prints job ids 1, 2, ...;

@@ -21,7 +21,9 @@ import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
 import { levelRegimeText } from '../../prune/records.js';
 import { buildReport, summaryTable, type ReportRun } from '../../report/index.js';
-import { interruptSignal, positiveInteger, workspaceOption } from './run.js';
+import { deviceOption, interruptSignal, positiveInteger, workspaceOption } from './run.js';
+import { checkDevice } from '../../experiment/environment.js';
+import type { DeviceChoice } from '../../engine/device.js';
 import { nameGroups } from './report.js';
 
 /** The demo's report folder inside the workspace. */
@@ -40,6 +42,7 @@ interface DemoCommandOptions {
   levels?: number;
   testSubset?: number;
   workers?: number;
+  device?: DeviceChoice;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,13 +275,15 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
     .addOption(hidden('--levels <n>', 'pruning levels after the dense one'))
     .addOption(hidden('--test-subset <n>', 'test images'))
     .addOption(hidden('--workers <n>', `worker processes (default ${DEMO_WORKERS})`))
+    .addOption(deviceOption())
     .action(async (opts: DemoCommandOptions) => {
       const protocol: Partial<DemoProtocol> = { iterations: opts.iterations, levels: opts.levels, ...(opts.testSubset !== undefined ? { testSubset: opts.testSubset } : {}) };
       const out = process.stdout;
       const write: Write = (s) => void out.write(s);
       const started = Date.now();
       // The display needs each run's name; runDemo makes the same (pure) plan again.
-      const plan = demoPlan(protocol);
+      const plan = demoPlan(protocol, opts.device);
+      if (!deps.sweepWorker) await checkDevice(opts.device ?? 'auto');
       const progress = new Map(plan.runs.map((r: DemoRun) => [r.id, new RunProgress(r.variant.name)]));
       const terminal = !opts.json && out.isTTY ? terminalDemoReporter(out, progress) : null;
       const reporter = opts.json ? jsonDemoReporter(write) : (terminal ?? plainDemoReporter(write, progress));
@@ -292,7 +297,7 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
       const interrupt = interruptSignal();
       let result: DemoResult;
       try {
-        result = await runDemo({ workspace: opts.workspace, protocol, fresh: opts.fresh, workers: opts.workers, reporter, workerModule: deps.sweepWorker, signal: interrupt.signal });
+        result = await runDemo({ workspace: opts.workspace, protocol, fresh: opts.fresh, workers: opts.workers, reporter, workerModule: deps.sweepWorker, signal: interrupt.signal, device: opts.device });
       } finally {
         terminal?.stop();
         interrupt.dispose();

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.js';
-import { realEnvironment } from '../../experiment/environment.js';
+import { checkDevice, realEnvironment } from '../../experiment/environment.js';
 import { parseSetOption, type Override } from '../../experiment/overrides.js';
 import { reporterFor } from '../../experiment/progress.js';
 import { resolveRun } from '../../experiment/resolve.js';
@@ -58,6 +58,15 @@ export function workerCount(value: string): number {
   return n;
 }
 
+/** --device: shorthand for --set device=...; the choice is stored in the config, never in the run id. */
+export const deviceOption = () =>
+  new Option('--device <device>', 'compute device: auto (a hardware GPU when present, else the CPU), cpu or gpu (same as --set device=...)').choices(['auto', 'cpu', 'gpu']);
+
+/** The --set overrides with --device appended (so --device wins). */
+export function withDevice(overrides: Override[], device: string | undefined): Override[] {
+  return device === undefined ? overrides : [...overrides, { key: 'device', value: device }];
+}
+
 export const workspaceOption = () => new Option('--workspace <dir>', 'workspace folder holding the run store').default(DEFAULT_WORKSPACE);
 
 /** The config keys, for the help text: generated from the schema. */
@@ -93,11 +102,13 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--quick', 'scale the experiment down for a CPU (fewer iterations and levels; recorded in the config)', false)
     .option('--json', 'print one JSON event per line (run-start, level, run-done)', false)
     .option('--threads <n>', 'compute threads, at most the cores (default: all cores)', threadCount)
+    .addOption(deviceOption())
     .option('--force', 'take the run over even if another host seems to hold it', false)
     .addHelpText('after', configHelp())
-    .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; force: boolean }) => {
-      // Everything is validated before the workspace is touched.
-      const resolved = resolveRun(source, opts.set, opts.quick);
+    .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; device?: string; force: boolean }) => {
+      // Everything is validated before the workspace is touched, the device included.
+      const resolved = resolveRun(source, withDevice(opts.set, opts.device), opts.quick);
+      if (!deps.environment) await checkDevice(resolved.config.device);
       const environment = (deps.environment ?? realEnvironment)({ threads: opts.threads, workspace: opts.workspace });
       const store = openStore(opts.workspace, { create: true });
       const interrupt = interruptSignal();

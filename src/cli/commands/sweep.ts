@@ -11,7 +11,8 @@ import { encodeEvent } from '../../experiment/events.js';
 import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
-import { collectOverride, interruptSignal, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import { checkDevice } from '../../experiment/environment.js';
+import { collectOverride, deviceOption, interruptSignal, withDevice, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
 import { addSlurmOptions, registerSlurmSubcommands, submitIfSlurm, type SlurmCliOptions } from './slurm.js';
 import { terminalSafe } from '../../terminal.js';
 
@@ -58,11 +59,12 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--seeds <list>', 'seeds to run, e.g. 0,1,2 (replaces the sweep\'s)', parseSeeds)
     .option('--set <key=value>', 'override a config key in every run (repeatable)', collectOverride, [] as Override[])
     .option('--quick', 'scale every run down for a CPU', false)
+    .addOption(deviceOption())
     .option('--json', 'print the runs\' JSON events, one per line, then a sweep-done event', false)
     .option('--dry-run', 'list the runs without running them', false)
     .addOption(workspaceOption())
-    .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; json: boolean; dryRun: boolean; workspace: string } & SlurmCliOptions) => {
-      const plan = planSweep(source, { overrides: opts.set, quick: opts.quick, seeds: opts.seeds });
+    .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; device?: string; json: boolean; dryRun: boolean; workspace: string } & SlurmCliOptions) => {
+      const plan = planSweep(source, { overrides: withDevice(opts.set, opts.device), quick: opts.quick, seeds: opts.seeds });
       if (submitIfSlurm(plan, opts)) return;
       // Labels come from sweep files and --set values: no control characters on the terminal
       // (JSON lines escape them already).
@@ -71,6 +73,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
         for (const r of plan.runs) write(`${r.id}  ${r.label}\n`);
         return;
       }
+      if (!deps.sweepWorker) for (const d of new Set(plan.runs.map((r) => r.config.device))) await checkDevice(d);
       if (!opts.json) {
         write(`sweep ${plan.name}: ${plan.runs.length} runs${plan.duplicates.length ? ` (${plan.duplicates.length} duplicate combinations skipped)` : ''}\n`);
       }
