@@ -19,7 +19,8 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string; s
   const out: string[] = [];
   const err: string[] = [];
   const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  // bytes are the test runner's own reports (written whenever the command awaits): passed through
+  process.stdout.write = ((chunk: string | Uint8Array) => (typeof chunk === 'string' ? (out.push(chunk), true) : write.out(chunk))) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
   try {
     const code = await main(args);

@@ -14,12 +14,13 @@
 import { Option, type Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../errors.js';
-import { DEMO_PROTOCOL, DEMO_WORKERS, demoPlan, runDemo, type DemoProtocol, type DemoResult, type DemoRun } from '../../experiment/demo.js';
+import type { DemoResult, DemoRun } from '../../experiment/demo.js';
+import { DEMO_PROTOCOL, DEMO_WORKERS, type DemoProtocol } from '../../experiment/demo-protocol.js';
 import { encodeEvent, type LevelEvent, type ProgressUpdate, type RunStartEvent } from '../../experiment/events.js';
 import { formatDuration, formatPercent } from '../../experiment/progress.js';
-import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
-import { buildReport, summaryTable, type ReportRun } from '../../report/index.js';
+import type { ReportRun } from '../../report/types.js';
 import { interruptSignal, positiveInteger, workspaceOption } from './run.js';
 import { nameGroups } from './report.js';
 
@@ -232,6 +233,7 @@ export async function demoReport(result: DemoResult, outDir: string): Promise<st
   });
   const names = nameGroups(keyed);
   const runs = keyed.map(({ key, run }) => ({ ...run, group: names.get(key)! }));
+  const { buildReport } = await import('../../report/index.js');
   const { files } = await buildReport({
     runs,
     outDir,
@@ -243,7 +245,7 @@ export async function demoReport(result: DemoResult, outDir: string): Promise<st
   return page;
 }
 
-function summaryText(result: DemoResult): string {
+function summaryText(result: DemoResult, summaryTable: (records: DemoResult['outcomes'][number]['records']) => string): string {
   const parts: string[] = [];
   for (const o of result.outcomes) {
     const last = o.records[o.records.length - 1];
@@ -276,6 +278,7 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
       const out = process.stdout;
       const write: Write = (s) => void out.write(s);
       const started = Date.now();
+      const [{ demoPlan, runDemo }, { summaryTable }] = await Promise.all([import('../../experiment/demo.js'), import('../../report/summary.js')]);
       // The display needs each run's name; runDemo makes the same (pure) plan again.
       const plan = demoPlan(protocol);
       const progress = new Map(plan.runs.map((r: DemoRun) => [r.id, new RunProgress(r.variant.name)]));
@@ -311,7 +314,7 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
           })}\n`,
         );
       } else {
-        write(`\n${summaryText(result)}`);
+        write(`\n${summaryText(result, summaryTable)}`);
         const cached = result.outcomes.every((o) => o.result.cached);
         write(`${cached ? 'reported the stored runs' : 'done'} in ${formatDuration(wallMs)} (${result.workers} worker process${result.workers === 1 ? '' : 'es'}, ${result.threads} thread${result.threads === 1 ? '' : 's'} each)\n`);
         if (page) write(`report: ${resolve(page)}\n`);

@@ -13,9 +13,6 @@ import { Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
-import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
-import { levelMasks, readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
-import { openStore } from '../../experiment/store.js';
 import { workspaceOption } from './run.js';
 
 export interface ExportResult {
@@ -25,7 +22,12 @@ export interface ExportResult {
 }
 
 /** Writes the export file of one level of a run (the library side of the command). */
-export function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind' }): ExportResult {
+export async function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind' }): Promise<ExportResult> {
+  const [{ readSafetensors, writeSafetensors }, { levelMasks, readLevelTensors, REWIND_FILE }, { openStore }] = await Promise.all([
+    import('../../io/safetensors.js'),
+    import('../../experiment/checkpoints.js'),
+    import('../../experiment/store.js'),
+  ]);
   const store = openStore(opts.workspace);
   try {
     const id = store.resolveRunId(opts.run);
@@ -43,16 +45,19 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
     };
     const masks = levelMasks(store.workspace, opts.level, checkpointOf);
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    // Under the mask every weight is written as +0.0: v * 0 is -0.0 for a negative v (the engine's
+    // masked products leave such zeros in the trained weights too), which prints as "-0." and
+    // differs bitwise from a zeroed weight.
+    const underMask = (name: string, t: { shape: number[]; data: Float32Array | Float64Array }) => {
+      const mask = masks.get(name);
+      return { shape: t.shape, data: Float32Array.from(t.data, (v, i) => (mask && mask.data[i] === 0 ? 0 : v)) };
+    };
     if (opts.weights === 'trained') {
-      for (const [name, t] of level.trained) out.set(name, t);
+      for (const [name, t] of level.trained) out.set(name, underMask(name, t));
     } else {
       const rewindPath = join(store.workspace, 'runs', id, REWIND_FILE);
       if (!existsSync(rewindPath)) throw new UserError(`${rewindPath}: the rewind checkpoint of this run is missing`);
-      for (const [name, t] of readSafetensors(rewindPath).tensors) {
-        const mask = masks.get(name);
-        const data = Float32Array.from(t.data, (v, i) => (mask ? v * mask.data[i] : v));
-        out.set(name, { shape: t.shape, data });
-      }
+      for (const [name, t] of readSafetensors(rewindPath).tensors) out.set(name, underMask(name, t));
     }
     for (const [name, m] of masks) out.set(`${name}_mask`, m);
     const record = store.levelRecords(id).find((r) => r.level === opts.level);
@@ -83,8 +88,8 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output .safetensors file')
     .addOption(new Option('--weights <which>', 'trained weights, or rewound weights under the mask (the ticket)').choices(['trained', 'rewind']).default('trained'))
     .addOption(workspaceOption())
-    .action((run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string }) => {
-      const r = exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights });
+    .action(async (run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string }) => {
+      const r = await exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights });
       process.stdout.write(`wrote ${r.path}: ${r.tensors} tensors (${r.masks} masks)\n`);
     });
 }

@@ -9,8 +9,10 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { canonicalJson } from '../../experiment/run-id.js';
-import { DEFAULT_WORKSPACE, openStore, type RunSummary } from '../../experiment/store.js';
-import { algorithmLabel, buildReport, REPORT_FORMATS, runIdentity, summaryTable, type ReportFormat, type ReportRun } from '../../report/index.js';
+import type { RunSummary } from '../../experiment/store.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
+import { algorithmLabel, runIdentity } from '../../report/runs.js';
+import { REPORT_FORMATS, type ReportFormat, type ReportRun } from '../../report/types.js';
 
 export function parseFormats(text: string): ReportFormat[] {
   const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
@@ -82,6 +84,7 @@ export function register(program: Command): void {
       const formats = parseFormats(opts.format);
       if (!opts.all && ids.length === 0) throw new UserError('report: name runs by id (see ramanujan runs) or give --all');
       if (opts.all && ids.length > 0) throw new UserError('report: give run ids or --all, not both');
+      const [{ openStore }, { buildReport, summaryTable }] = await Promise.all([import('../../experiment/store.js'), import('../../report/index.js')]);
       const store = openStore(opts.workspace);
       let summaries: RunSummary[];
       const records = new Map<string, ReturnType<typeof store.levelRecords>>();

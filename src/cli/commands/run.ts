@@ -5,14 +5,31 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../errors.js';
-import { realEnvironment } from '../../experiment/environment.js';
-import { parseSetOption, type Override } from '../../experiment/overrides.js';
-import { reporterFor } from '../../experiment/progress.js';
-import { resolveRun } from '../../experiment/resolve.js';
-import { executeRun, type RunEnvironment } from '../../experiment/runner.js';
-import { configFields } from '../../experiment/schema.js';
-import { DEFAULT_WORKSPACE, openStore } from '../../experiment/store.js';
-import { summaryTable } from '../../report/summary.js';
+import type { Override } from '../../experiment/overrides.js';
+import type { RunEnvironment } from '../../experiment/runner.js';
+import type { configFields } from '../../experiment/schema.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
+
+// Start-up: the command definitions import only commander and small modules; each action loads
+// what it uses with import() (the experiment modules, zod, yaml and better-sqlite3 cost over a
+// second of start-up together; `ramanujan --version` needs none of them; `npm run bench -- cli`).
+
+/** Loaded by `loadBeforeParsing` for the commands whose option parsing or help needs it. */
+let overridesModule: typeof import('../../experiment/overrides.js') | null = null;
+let configFieldGroups: ReturnType<typeof configFields> | null = null;
+
+/**
+ * Loads, when commander dispatches the sub-command `name` (its preSubcommand hook runs before the
+ * sub-command parses its options or prints its help), what parsing needs synchronously: the YAML
+ * parser for --set values and the schema for the config keys of the help.
+ */
+export function loadBeforeParsing(program: Command, name: string): void {
+  program.hook('preSubcommand', async (_program, sub) => {
+    if (sub.name() !== name) return;
+    overridesModule ??= await import('../../experiment/overrides.js');
+    configFieldGroups ??= (await import('../../experiment/schema.js')).configFields();
+  });
+}
 
 /** What the experiment commands can be given instead of the real loop (tests). */
 export interface ExperimentCommandDeps {
@@ -22,8 +39,9 @@ export interface ExperimentCommandDeps {
 }
 
 export function collectOverride(value: string, previous: Override[]): Override[] {
+  if (!overridesModule) throw new Error('collectOverride: call loadBeforeParsing for this command first');
   try {
-    return [...previous, parseSetOption(value)];
+    return [...previous, overridesModule.parseSetOption(value)];
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -40,7 +58,7 @@ export const workspaceOption = () => new Option('--workspace <dir>', 'workspace 
 /** The config keys, for the help text: generated from the schema. */
 export function configHelp(): string {
   const lines = ['', 'Config keys (set in a YAML/JSON file or with --set key=value):'];
-  for (const group of configFields()) {
+  for (const group of configFieldGroups ?? []) {
     for (const f of group.fields) {
       lines.push(`  ${f.key.padEnd(30)} ${f.description} [${f.allowed}; default ${f.default}]`);
     }
@@ -61,6 +79,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 }
 
 export function register(program: Command, deps: ExperimentCommandDeps = {}): void {
+  loadBeforeParsing(program, 'run');
   program
     .command('run')
     .description('run one lottery experiment (a preset or a config file); resumes or reports a run already in the workspace')
@@ -71,8 +90,16 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--json', 'print one JSON event per line (run-start, level, run-done)', false)
     .option('--threads <n>', 'compute threads (default: all cores)', positiveInteger)
     .option('--force', 'take the run over even if another host seems to hold it', false)
-    .addHelpText('after', configHelp())
+    .addHelpText('after', () => configHelp())
     .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; force: boolean }) => {
+      const [{ realEnvironment }, { reporterFor }, { resolveRun }, { executeRun }, { openStore }, { summaryTable }] = await Promise.all([
+        import('../../experiment/environment.js'),
+        import('../../experiment/progress.js'),
+        import('../../experiment/resolve.js'),
+        import('../../experiment/runner.js'),
+        import('../../experiment/store.js'),
+        import('../../report/summary.js'),
+      ]);
       // Everything is validated before the workspace is touched.
       const resolved = resolveRun(source, opts.set, opts.quick);
       const environment = (deps.environment ?? realEnvironment)({ threads: opts.threads, workspace: opts.workspace });

@@ -3,10 +3,8 @@
  * `--delete ID...` removes runs (rows and checkpoints), e.g. one made with data that has since
  * changed; every id is resolved before anything is deleted, so a typo deletes nothing.
  */
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { formatPercent } from '../../experiment/progress.js';
-import { openStore } from '../../experiment/store.js';
 import { workspaceOption } from './run.js';
 
 export function register(program: Command): void {
@@ -16,7 +14,8 @@ export function register(program: Command): void {
     .addOption(workspaceOption())
     .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
     .option('--delete <run-ids...>', 'delete these runs (ids or unique prefixes): their records and checkpoints')
-    .action((opts: { workspace: string; json: boolean; delete?: string[] }) => {
+    .action(async (opts: { workspace: string; json: boolean; delete?: string[] }) => {
+      const { openStore } = await import('../../experiment/store.js');
       const store = openStore(opts.workspace);
       try {
         if (opts.delete) {
@@ -51,6 +50,7 @@ export function register(program: Command): void {
           process.stdout.write(`no runs in ${opts.workspace}\n`);
           return;
         }
+        const { default: Table } = await import('cli-table3');
         const table = new Table({ head: ['id', 'status', 'levels', 'density', 'accuracy', 'label', 'updated'], style: { head: [], border: [] } });
         for (const r of runs) {
           table.push([r.id, r.status, String(r.levels), formatPercent(r.density), formatPercent(r.accuracy), r.label, r.updatedAt.replace('T', ' ').slice(0, 19)]);
