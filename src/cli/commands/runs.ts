@@ -1,23 +1,46 @@
 /**
  * `ramanujan runs [--workspace DIR] [--json]`: the runs of a workspace with their status.
+ * `ramanujan runs <id>`: that run (an id or a unique prefix) and its per-level table (density,
+ * clean and noisy accuracy, regime), as `run` prints it at the end; --json gives the run with its
+ * level records.
  * `--delete ID...` removes runs (rows and checkpoints), e.g. one made with data that has since
  * changed; every id is resolved before anything is deleted, so a typo deletes nothing.
  */
 import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
 import { formatPercent } from '../../experiment/progress.js';
 import { workspaceOption } from './run.js';
 
 export function register(program: Command): void {
   program
     .command('runs')
-    .description('list the runs of a workspace: status, levels done, final density and accuracy')
+    .description('list the runs of a workspace: status, levels done, final density and accuracy; with a run id, that run\'s per-level table')
+    .argument('[run-id]', 'show this run (an id or a unique prefix of one) level by level')
     .addOption(workspaceOption())
     .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
     .option('--delete <run-ids...>', 'delete these runs (ids or unique prefixes): their records and checkpoints')
-    .action(async (opts: { workspace: string; json: boolean; delete?: string[] }) => {
+    .action(async (runId: string | undefined, opts: { workspace: string; json: boolean; delete?: string[] }) => {
       const { openStore } = await import('../../experiment/store.js');
       const store = openStore(opts.workspace);
       try {
+        if (runId !== undefined) {
+          if (opts.delete) throw new UserError('runs: give a run id to show or --delete, not both');
+          const id = store.resolveRunId(runId);
+          const run = store.getRun(id)!;
+          const records = store.levelRecords(id);
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify({ ...run, records }, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(`run ${run.id}  ${run.label}  ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}${run.error ? `: ${run.error}` : ''}\n`);
+          if (records.length === 0) {
+            process.stdout.write('no level stored yet\n');
+            return;
+          }
+          const { summaryTable } = await import('../../report/summary.js');
+          process.stdout.write(`${summaryTable(records)}\n`);
+          return;
+        }
         if (opts.delete) {
           const ids = [...new Set(opts.delete.map((prefix) => store.resolveRunId(prefix)))];
           for (const id of ids) {
