@@ -17,7 +17,7 @@ import { UserError } from '../../errors.js';
 import type { DemoResult, DemoRun } from '../../experiment/demo.js';
 import { DEMO_PROTOCOL, DEMO_WORKERS, type DemoProtocol } from '../../experiment/demo-protocol.js';
 import { encodeEvent, type LevelEvent, type ProgressUpdate, type RunStartEvent } from '../../experiment/events.js';
-import { formatDuration, formatPercent } from '../../experiment/progress.js';
+import { formatDuration, formatPercent, LevelEta } from '../../experiment/progress.js';
 import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
 import type { ReportRun } from '../../report/types.js';
@@ -55,10 +55,8 @@ class RunProgress {
   iteration = 0;
   last: LevelEvent | null = null;
   state: 'waiting' | 'running' | 'done' | 'failed' = 'waiting';
-  /** the first progress report of the level being trained: when, and how far into it */
-  private paceStart: { level: number; time: number; fraction: number } | null = null;
-  /** duration of the last computed level (training, evaluation, analysis, pruning) */
-  private lastLevelMs: number | null = null;
+  /** time left, from the measured pace of the computed levels (src/experiment/progress.ts) */
+  private readonly timer = new LevelEta();
 
   constructor(name: string) {
     this.name = name;
@@ -77,12 +75,7 @@ class RunProgress {
 
   levelDone(e: LevelEvent): void {
     this.last = e;
-    const pace = this.paceStart;
-    if (!e.replayed && pace !== null && pace.level === e.level) {
-      // Timed from the level's first progress report (so loading the data is not counted),
-      // scaled up by the part of the level that came before it.
-      this.lastLevelMs = (Date.now() - pace.time) / Math.max(0.05, 1 - pace.fraction);
-    }
+    this.timer.levelDone(e.replayed, e.density);
     this.level = e.level + 1;
     this.iteration = 0;
   }
@@ -90,24 +83,12 @@ class RunProgress {
   progress(p: ProgressUpdate): void {
     this.level = p.level;
     this.iteration = p.iteration;
-    if (this.paceStart === null || this.paceStart.level !== p.level) this.paceStart = { level: p.level, time: Date.now(), fraction: this.fraction() };
+    this.timer.progress(this.fraction());
   }
 
-  /**
-   * Time left: what remains of this level and every later one, each at the duration of the last
-   * computed level (levels get faster as the density falls, so the latest is the best guess);
-   * during the first level, at the pace of its iterations (training only). Upper bound for a
-   * Bound run, which may stop early.
-   */
+  /** Time left: this level and every later one (an upper bound for a Bound run, which may stop early). */
   eta(): number {
-    const fraction = this.fraction();
-    let perLevel = this.lastLevelMs;
-    const pace = this.paceStart;
-    if (perLevel === null && pace !== null && pace.level === this.level && fraction > pace.fraction) {
-      perLevel = (Date.now() - pace.time) / (fraction - pace.fraction);
-    }
-    if (perLevel === null) return Number.NaN;
-    return (1 - fraction + Math.max(0, this.maxLevels - this.level)) * perLevel;
+    return this.timer.remaining(this.fraction(), this.maxLevels - this.level);
   }
 
   lastText(): string {
