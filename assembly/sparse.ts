@@ -5,8 +5,6 @@
 // with Wᵀ. The dense operand is "batch-contiguous": X [K, n] with the n batch (or spatial) values of
 // one feature contiguous, so the inner loop is a SIMD axpy over n. See docs/engine.md.
 
-import { madd } from './madd';
-
 /** out[c, r] = src[r, c] for a [rows, cols] matrix (row strides ldSrc, ldOut). */
 export function transpose(src: usize, rows: i32, cols: i32, ldSrc: i32, out: usize, ldOut: i32): void {
   const s = <usize>ldSrc << 2;
@@ -95,10 +93,10 @@ export function spmmRows(
       for (let e = start; e < end; e++) {
         const w = v128.load32_splat(vals + (<usize>e << 2));
         const p = xj + <usize>load<i32>(idx + (<usize>e << 2)) * xs;
-        a0 = madd(w, v128.load(p), a0);
-        a1 = madd(w, v128.load(p, 16), a1);
-        a2 = madd(w, v128.load(p, 32), a2);
-        a3 = madd(w, v128.load(p, 48), a3);
+        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(p)));
+        a1 = f32x4.add(a1, f32x4.mul(w, v128.load(p, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(w, v128.load(p, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(w, v128.load(p, 48)));
       }
       v128.store(y + (<usize>j << 2), a0);
       v128.store(y + (<usize>j << 2), a1, 16);
@@ -111,7 +109,7 @@ export function spmmRows(
       const xj = X + (<usize>j << 2);
       for (let e = start; e < end; e++) {
         const w = v128.load32_splat(vals + (<usize>e << 2));
-        a0 = madd(w, v128.load(xj + <usize>load<i32>(idx + (<usize>e << 2)) * xs), a0);
+        a0 = f32x4.add(a0, f32x4.mul(w, v128.load(xj + <usize>load<i32>(idx + (<usize>e << 2)) * xs)));
       }
       v128.store(y + (<usize>j << 2), a0);
     }
@@ -134,12 +132,12 @@ export function spmmRows(
   let j = 0;
   for (; j + 8 <= n; j += 8) {
     const o = <usize>j << 2;
-    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
-    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
   }
   for (; j + 4 <= n; j += 4) {
     const o = <usize>j << 2;
-    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
   }
   s0 = f32x4.add(s0, s1);
   let s = f32x4.extract_lane(s0, 0) + f32x4.extract_lane(s0, 1) + (f32x4.extract_lane(s0, 2) + f32x4.extract_lane(s0, 3));

@@ -1,6 +1,6 @@
 // Compiles the AssemblyScript kernels in assembly/ to WebAssembly (128-bit SIMD, shared memory
-// for worker threads) as dist/wasm/engine.wasm and dist/wasm/engine-relaxed.wasm. Flags as
-// measured in ENGINE-NOTES.md: the host owns the memory (imported, shared), the stub runtime has no allocator of its own.
+// for worker threads) as dist/wasm/engine.wasm. Flags as measured in ENGINE-NOTES.md: the host
+// owns the memory (imported, shared), the stub runtime has no allocator of its own.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,18 +12,14 @@ const require = createRequire(import.meta.url);
 const asc = join(dirname(require.resolve('assemblyscript/package.json')), 'bin', 'asc.js');
 mkdirSync(join(root, 'dist', 'wasm'), { recursive: true });
 
-// Twice: engine.wasm (SIMD) and engine-relaxed.wasm (relaxed SIMD too: the multiply-adds of
-// assembly/madd.ts as f32x4.relaxed_madd), which src/engine/wasm.ts picks where the runtime has it.
-for (const [file, extra] of [['engine.wasm', []], ['engine-relaxed.wasm', ['--enable', 'relaxed-simd']]]) {
-  execFileSync(process.execPath, [
-    asc, join(root, 'assembly', 'index.ts'),
-    '--outFile', join(root, 'dist', 'wasm', file),
-    '--optimizeLevel', '3', '--shrinkLevel', '0', '--noAssert',
-    '--runtime', 'stub',
-    '--enable', 'simd', '--enable', 'threads', ...extra,
-    '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
-  ], { stdio: 'inherit', cwd: root });
-}
+execFileSync(process.execPath, [
+  asc, join(root, 'assembly', 'index.ts'),
+  '--outFile', join(root, 'dist', 'wasm', 'engine.wasm'),
+  '--optimizeLevel', '3', '--shrinkLevel', '0', '--noAssert',
+  '--runtime', 'stub',
+  '--enable', 'simd', '--enable', 'threads',
+  '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+], { stdio: 'inherit', cwd: root });
 
 // The Lanczos products of src/graph/ (assembly/spectral.ts) as dist/wasm/spectral.wasm: a separate
 // small module with its own growable memory (no threads; the host lays out the memory above

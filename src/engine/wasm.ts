@@ -63,17 +63,8 @@ const WORKER_FUNCTIONS = [
   'adamStep', 'sgdStep', 'transpose',
 ];
 
-/**
- * The engine module to load: dist/wasm/engine-relaxed.wasm (the multiply-adds of the GEMM, conv
- * and sparse loops as f32x4.relaxed_madd, fused where the CPU has FMA) when this runtime accepts
- * it (V8 in Node >= 22 enables relaxed SIMD), else dist/wasm/engine.wasm. RAMANUJAN_WASM_RELAXED=0
- * forces the latter (tests, comparisons). docs/engine.md has the measurements.
- */
-export function wasmPath(): string {
-  const dir = join(packageRoot(), 'dist', 'wasm');
-  const relaxed = join(dir, 'engine-relaxed.wasm');
-  if (process.env.RAMANUJAN_WASM_RELAXED !== '0' && existsSync(relaxed) && WebAssemblyApi.validate(readFileSync(relaxed))) return relaxed;
-  return join(dir, 'engine.wasm');
+function wasmPath(): string {
+  return join(packageRoot(), 'dist', 'wasm', 'engine.wasm');
 }
 
 let compiled: WasmModule | undefined;
