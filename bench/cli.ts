@@ -67,7 +67,7 @@ function hasScipy(): boolean {
 
 export async function run(ctx: BenchContext): Promise<void> {
   const reps = ctx.quick ? 3 : 5;
-  const load = () => `median of ${reps}; load average ${loadavg()[0].toFixed(1)} on ${reps} runs' start`;
+  const load = () => `median of ${reps}; load average ${loadavg()[0].toFixed(1)} at the start`;
   const bin = join(packageRoot(), 'bin', 'ramanujan.js');
   const node = process.execPath;
 
