@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- <suite...> [--json] [--quick]`: runs the named benchmark suites (all when
- * none is named). Suites: engine, data, spectral, prune, experiment.
+ * none is named). Suites: engine, data, spectral, prune, experiment, cli.
  * Each suite is a list of modules under bench/ that export `run(ctx)`.
  */
 import { createContext, type BenchSuite } from './harness.js';
@@ -27,6 +27,7 @@ const suites: Record<string, () => Promise<BenchSuite[]>> = {
   spectral: async () => [(await import('./spectral.js')).run],
   prune: async () => [(await import('./prune.js')).run],
   experiment: async () => [(await import('./experiment.js')).run],
+  cli: async () => [(await import('./cli.js')).run],
 };
 
 async function main(): Promise<void> {

@@ -20,7 +20,7 @@ import { createAnalysisPool } from '../src/graph/parallel.js';
 import { wasmKernelsAvailable } from '../src/graph/wasm.js';
 
 /** vgg19 (CIFAR) weight shapes with the number of layers of each shape. */
-const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
+export const VGG19_SHAPES: Array<{ shape: number[]; count: number }> = [
   { shape: [64, 3, 3, 3], count: 1 },
   { shape: [64, 64, 3, 3], count: 1 },
   { shape: [128, 64, 3, 3], count: 1 },
@@ -52,7 +52,7 @@ function hash32(seed: number, i: number): number {
  * Entry k: weight = std * sqrt(-2 ln u1) cos(2 pi u2) with u = (hash + 0.5) / 2^32 of counters
  * 3k and 3k+1 (Kaiming-normal, std = sqrt(2 / fan_in)); kept when hash(3k+2) < density * 2^32.
  */
-function syntheticLayer(shape: number[], density: number, seed: number): { weight: Float32Array; mask: Float32Array } {
+export function syntheticLayer(shape: number[], density: number, seed: number): { weight: Float32Array; mask: Float32Array } {
   const n = shape.reduce((a, b) => a * b, 1);
   const std = Math.sqrt(2 / (n / shape[0]));
   const threshold = Math.round(density * 2 ** 32);

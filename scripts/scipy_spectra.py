@@ -17,6 +17,12 @@ times scipy.sparse.linalg.svds(k=2) (ARPACK, default tolerance) on the matrices 
 `npm run bench -- spectral` (vgg19's layer shapes, Kaiming-normal weights from the same counter
 hash, densities 100/20/5/1%, unweighted and weighted) and prints the totals, for comparison.
 Only the two singular values are timed (no degrees, components or matrix construction).
+
+  /usr/bin/python3 scripts/scipy_spectra.py --svds-file MODEL.safetensors
+the SciPy side of `npm run bench -- cli`, timed as a whole process: reads every 2-D/4-D tensor
+of the file ([out, in] or [out, in, kh, kw] as [out, in * kh * kw]; exact zeros are pruned) and
+computes the top two singular values of the unweighted (mask) and weighted (|W|) matrices with
+svds(k=2), printing them as JSON lines.
 """
 import json
 import os
@@ -184,9 +190,27 @@ def bench():
     print(json.dumps({"suite": "scipy", "name": "vgg19_total", "value": round(grand, 1), "unit": "ms", "note": "svds k=2 only, 1 process"}), flush=True)
 
 
+def svds_file(path):
+    """safetensors: 8-byte little-endian header length, JSON header, raw little-endian tensors."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    for name, t in header.items():
+        if name == "__metadata__" or t["dtype"] != "F32" or len(t["shape"]) not in (2, 4):
+            continue
+        start, end = t["data_offsets"]
+        w = np.frombuffer(raw, dtype="<f4", count=(end - start) // 4, offset=8 + n + start).reshape(t["shape"][0], -1)
+        mask = (w != 0).astype(np.float64)
+        top = [svds(sp.csr_matrix(b), k=2, return_singular_vectors=False).max() for b in (mask, np.abs(w).astype(np.float64))]
+        print(json.dumps({"name": name, "t1": float(top[0]), "t1Weighted": float(top[1])}), flush=True)
+
+
 if __name__ == "__main__":
     import sys
-    if "--bench" in sys.argv:
+    if "--svds-file" in sys.argv:
+        svds_file(sys.argv[sys.argv.index("--svds-file") + 1])
+    elif "--bench" in sys.argv:
         bench()
     else:
         main()

@@ -109,3 +109,10 @@ function sortKeys(value: unknown): unknown {
   }
   return value;
 }
+
+/** Key of a run's group in a report: what its run id hashes, without the seed. */
+export function groupKey(config: unknown): string {
+  const rest = config !== null && typeof config === 'object' ? { ...(config as Record<string, unknown>) } : config;
+  if (rest !== null && typeof rest === 'object') delete (rest as Record<string, unknown>).seed;
+  return idJson(rest);
+}

@@ -38,7 +38,7 @@ import { canonicalJson, idJson, readStoredConfig } from './run-id.js';
 import type { ExperimentConfig } from './schema.js';
 
 export const DATABASE_FILE = 'ramanujan.sqlite';
-export const DEFAULT_WORKSPACE = './ramanujan-runs';
+export { DEFAULT_WORKSPACE } from './workspace.js';
 /** SQLite application_id of this project's databases: "RLTH". */
 export const APPLICATION_ID = 0x524c5448;
 /**

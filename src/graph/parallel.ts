@@ -55,6 +55,15 @@ export function createAnalysisPool(threads: number = availableParallelism()): An
   };
 }
 
+/**
+ * The array to post: a view into part of a larger, not shared buffer (e.g. a tensor of a
+ * safetensors file read as one buffer) as a copy of the view, since posting a view clones its
+ * whole buffer; anything else as it is.
+ */
+function own<T extends Float32Array | Float64Array | Uint8Array>(a: T): T {
+  return a.buffer instanceof SharedArrayBuffer || a.byteLength === a.buffer.byteLength ? a : (a.slice() as T);
+}
+
 async function runOn(workers: Worker[], inputs: LayerInput[]): Promise<LayerAnalysis[]> {
   const order = inputs.map((_, i) => i).sort((a, b) => inputs[b].weight.length - inputs[a].weight.length);
   const results: LayerAnalysis[] = new Array(inputs.length);
@@ -74,7 +83,8 @@ async function runOn(workers: Worker[], inputs: LayerInput[]): Promise<LayerAnal
               return;
             }
             const index = order[next++];
-            worker.postMessage({ index, input: inputs[index] });
+            const input = inputs[index];
+            worker.postMessage({ index, input: { ...input, weight: own(input.weight), mask: input.mask && own(input.mask), score: input.score && own(input.score) } });
           };
           const onMessage = (msg: { index: number; result?: LayerAnalysis; error?: string }) => {
             if (msg.error !== undefined) {

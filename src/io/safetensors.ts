@@ -144,10 +144,20 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   return { tensors, metadata };
 }
 
-/** Widens little-endian elements of `dtype` to a Float32Array or Float64Array (a fresh copy). */
+/**
+ * Widens little-endian elements of `dtype` to a Float32Array or Float64Array. F32 and F64 on a
+ * little-endian host are views into the bytes read from the file when aligned (files written by
+ * the safetensors library pad the header to 8 bytes, so they are): no copy, since copying tens of
+ * MB (touching fresh pages) cost more than the whole analysis of a vgg19-sized model; the
+ * file's bytes belong to this read alone. Everything else is a fresh copy.
+ */
 function decode(raw: Uint8Array, dtype: string): Float32Array | Float64Array {
   const info = DTYPES[dtype];
   const n = raw.length / info.bytes;
+  if (littleEndian && raw.byteOffset % info.bytes === 0) {
+    if (dtype === 'F32') return new Float32Array(raw.buffer, raw.byteOffset, n);
+    if (dtype === 'F64') return new Float64Array(raw.buffer, raw.byteOffset, n);
+  }
   // A copy into a fresh ArrayBuffer is aligned, so typed views over it are allowed. (Not
   // raw.slice(): on a Node Buffer that is a view, not a copy.)
   const copy = new Uint8Array(raw.length);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
 import { main } from '../../src/cli/main.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { packageRoot } from '../../src/paths.js';
@@ -20,8 +21,11 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   let stderr = '';
   const out = process.stdout.write;
   const err = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
+  // The command writes strings; bytes are the test runner's own reports (it writes them to stdout
+  // whenever the command awaits, e.g. a lazy import()): passed through.
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk !== 'string') return (out as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    stdout += chunk;
     return true;
   }) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => {
@@ -77,6 +81,35 @@ test('the table names every layer, both graphs and the regime', async () => {
   assert.match(r.stdout, /layer\s+graph\s+shape\s+edges\s+density\s+t1\s+t2\s+dL\s+dR\s+eb\s+db\s+DeltaS\s+DeltaR\s+comp/);
   assert.match(r.stdout, /32x256\s+819\s+10\.0%/);
   assert.match(r.stdout, /regime: (fully |partially |non-)Ramanujan \(\d of 4 layers keep the property under UE,UD,WE\)/);
+});
+
+test('ONNX layers named onnx::Conv_N (eval-mode export, batch norm folded) get one note saying how to keep the names', async () => {
+  const { onnx } = onnxProto;
+  const convModel = (file: string, weightName: string) => {
+    const node = onnx.NodeProto.create({ opType: 'Conv', input: ['x', weightName], output: ['y'] });
+    const init = onnx.TensorProto.create({ name: weightName, dims: [4, 2, 2, 2], dataType: onnx.TensorProto.DataType.FLOAT, floatData: Array.from({ length: 32 }, (_, k) => (k % 3 === 0 ? 0 : 0.1 * (k % 7) - 0.3)) });
+    const model = onnx.ModelProto.create({ irVersion: 7, graph: onnx.GraphProto.create({ name: 'g', node: [node], initializer: [init] }) });
+    const path = join(dir, file);
+    writeFileSync(path, onnx.ModelProto.encode(model).finish());
+    return path;
+  };
+  const folded = convModel('folded.onnx', 'onnx::Conv_193');
+  const table = await run([folded]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /onnx::Conv_193/);
+  const notes = table.stdout.split('\n').filter((l) => l.startsWith('note:'));
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /e\.g\. onnx::Conv_193\) was made by PyTorch's ONNX export, which in eval mode folds batch norm/);
+  assert.match(notes[0], /training=torch\.onnx\.TrainingMode\.TRAINING, do_constant_folding=False/);
+  // --json: stdout stays one JSON document, the note goes to stderr
+  const json = await run([folded, '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal(JSON.parse(json.stdout).layers[0].name, 'onnx::Conv_193');
+  assert.match(json.stderr, /^note: 1 layer name/);
+  // named layers: no note
+  const named = await run([convModel('named.onnx', 'conv1.weight')]);
+  assert.equal(named.code, 0, named.stderr);
+  assert.doesNotMatch(named.stdout, /note:/);
 });
 
 test('--csv: a header and one row per layer; --layers filters by regular expression', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
 import { UserError } from '../../src/errors.js';
@@ -197,8 +197,12 @@ test('symbolic links to class folders and images are followed', async () => {
   assert.deepEqual([...linked.test.images], [...direct.test.images]);
 });
 
-test('a small real slice of the CIFAR-10 JPEG folder loads as folder:PATH and as cifar10', async () => {
-  const source = resolve(packageRoot(), '..', 'shared', 'data', 'cifar10-jpeg');
+/**
+ * Copies the first `train` / `test` JPEGs per CIFAR-10 class of `source` into a new data folder
+ * and checks that it loads as folder:PATH and as cifar10 (pixels against jpeg-js directly).
+ * Returns the loaded dataset for source-specific checks.
+ */
+async function checkCifarSlice(source: string) {
   const dataDir = tempDir('cifar-slice');
   const root = join(dataDir, 'cifar10-jpeg');
   const taken: Record<string, string[]> = {};
@@ -220,15 +224,44 @@ test('a small real slice of the CIFAR-10 JPEG folder loads as folder:PATH and as
   // example 4 is the second 'automobile' training image; compare with jpeg-js directly ([H, W, 3])
   const direct = jpeg.decode(readFileSync(join(source, 'train', 'automobile', taken['train/automobile'][1])), { useTArray: true, formatAsRGBA: false });
   for (const p of [0, 100, 555, 1023]) for (let c = 0; c < 3; c++) assert.equal(ds.train.images[4 * 3072 + c * 1024 + p], direct.data[3 * p + c]);
-  // natural images: statistics in the usual range for CIFAR-10
-  for (let c = 0; c < 3; c++) {
-    assert.ok(ds.mean[c] > 0.3 && ds.mean[c] < 0.65, `mean ${ds.mean[c]}`);
-    assert.ok(ds.std[c] > 0.15 && ds.std[c] < 0.35, `std ${ds.std[c]}`);
-  }
   // the same folder, found as cifar10 under the data folder, with CIFAR-10's constants
   const named = await loadDataset('cifar10', { dataDir, cacheDir });
   assert.equal(named.name, 'cifar10');
   assert.equal(named.source, root);
   assert.deepEqual(named.mean, KNOWN_NORMALIZATION.cifar10.mean);
   assert.deepEqual([...named.train.images.subarray(0, 3072)], [...ds.train.images.subarray(0, 3072)]);
+  return ds;
+}
+
+test('a CIFAR-10-shaped JPEG folder written here (10 classes, 32x32) loads as folder:PATH and as cifar10', async () => {
+  // The layout of the CIFAR-10 JPEG folder (train|test/<class>/<n>.jpg), made with jpeg-js, so the
+  // test needs nothing beside the repository.
+  const source = tempDir('cifar-made');
+  CIFAR10_CLASSES.forEach((cls, c) => {
+    for (const [part, n] of [['train', 4], ['test', 3]] as const) {
+      mkdirSync(join(source, part, cls), { recursive: true });
+      for (let k = 0; k < n; k++) writeFileSync(join(source, part, cls, `${k}.jpg`), jpegBytes(32, 32, pattern(32, 32, 10 * c + k + (part === 'test' ? 5 : 0))));
+    }
+  });
+  const ds = await checkCifarSlice(source);
+  // the statistics are those of the decoded training pixels
+  for (let c = 0; c < 3; c++) {
+    let sum = 0;
+    for (let i = 0; i < 30; i++) for (let p = 0; p < 1024; p++) sum += ds.train.images[i * 3072 + c * 1024 + p] / 255;
+    assert.ok(Math.abs(ds.mean[c] - sum / 30 / 1024) < 1e-9, `mean ${c}`);
+  }
 });
+
+const SHARED_CIFAR = resolve(packageRoot(), '..', 'shared', 'data', 'cifar10-jpeg');
+test(
+  'the shared CIFAR-10 JPEG copy (only where ../shared/data/cifar10-jpeg exists beside the repository): a real slice loads',
+  { skip: existsSync(SHARED_CIFAR) ? false : `no ${SHARED_CIFAR}` },
+  async () => {
+    const ds = await checkCifarSlice(SHARED_CIFAR);
+    // natural images: statistics in the usual range for CIFAR-10
+    for (let c = 0; c < 3; c++) {
+      assert.ok(ds.mean[c] > 0.3 && ds.mean[c] < 0.65, `mean ${ds.mean[c]}`);
+      assert.ok(ds.std[c] > 0.15 && ds.std[c] < 0.35, `std ${ds.std[c]}`);
+    }
+  },
+);

@@ -109,6 +109,17 @@ test('--json: one event per line with the fixed keys', () => {
   );
   const table = cli(['runs', '--workspace', ws]);
   assert.match(table.stdout, new RegExp(`${id}.*done`));
+  // `runs <id prefix>`: that run's per-level table, one row per level; --json with the records
+  const one = cli(['runs', id.slice(0, 6), '--workspace', ws]);
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stdout, new RegExp(`^run ${id}  .*  done`));
+  assert.equal(one.stdout.split('\n').filter((l) => /^│\s+\d+\s+│/.test(l)).length, 7);
+  const oneJson = JSON.parse(cli(['runs', id, '--workspace', ws, '--json']).stdout) as { id: string; records: Array<{ level: number }> };
+  assert.equal(oneJson.id, id);
+  assert.deepEqual(oneJson.records.map((r) => r.level), [0, 1, 2, 3, 4, 5, 6]);
+  const unknown = cli(['runs', 'zzzz', '--workspace', ws]);
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /zzzz/);
 
   // Without --json the finished run ends with its per-level summary table (one row per level).
   const plain = cli(RUN.filter((a) => a !== '--json').concat(['--workspace', ws]));

@@ -191,7 +191,7 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
   // The export goes outside the workspace (inside it is refused: test/cli/hostile.test.ts).
   const outDir = tmp('export-out');
   const out = join(outDir, 'ticket.safetensors');
-  const r = exportLevel({ workspace: ws, run: id.slice(0, 6), level: 2, out, weights: 'trained' });
+  const r = await exportLevel({ workspace: ws, run: id.slice(0, 6), level: 2, out, weights: 'trained' });
   assert.equal(r.masks, 3);
   const file = readSafetensors(out);
   assert.deepEqual([...file.tensors.keys()].sort(), ['fc1.bias', 'fc1.weight', 'fc1.weight_mask', 'fc2.bias', 'fc2.weight', 'fc2.weight_mask', 'fc3.bias', 'fc3.weight', 'fc3.weight_mask']);
@@ -206,21 +206,28 @@ test('export writes PyTorch names and layouts, masks as <weight>_mask', async ()
     const mask = file.tensors.get(`${layer.name}_mask`)!.data;
     const weight = file.tensors.get(layer.name)!.data;
     assert.equal(Array.from(mask).reduce((a, b) => a + b, 0), layer.remaining, layer.name);
+    // pruned weights are +0.0, never -0.0 (assert.equal is Object.is: it tells them apart)
     for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.equal(weight[i], 0);
   }
   // Level 0 is dense.
-  exportLevel({ workspace: ws, run: id, level: 0, out, weights: 'rewind', force: true });
+  await exportLevel({ workspace: ws, run: id, level: 0, out, weights: 'rewind', force: true });
   const dense = readSafetensors(out);
   assert.ok(dense.tensors.get('fc2.weight_mask')!.data.every((v) => v === 1));
   // The rewound ticket at level 3: rewind weights under level 3's mask.
-  exportLevel({ workspace: ws, run: id, level: 3, out, weights: 'rewind', force: true });
+  await exportLevel({ workspace: ws, run: id, level: 3, out, weights: 'rewind', force: true });
   const ticket = readSafetensors(out);
   const m = ticket.tensors.get('fc1.weight_mask')!.data;
   const w = ticket.tensors.get('fc1.weight')!.data;
   const rewind = readSafetensors(join(ws, 'runs', id, 'rewind.safetensors')).tensors.get('fc1.weight')!.data;
-  for (let i = 0; i < m.length; i++) assert.equal(w[i], rewind[i] * m[i]);
-  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 9, out, weights: 'trained', force: true }), /no level 9 \(stored: levels 0-5\)/);
-  assert.throws(() => exportLevel({ workspace: ws, run: id, level: 1, out: join(outDir, 'no', 'such', 'dir.safetensors'), weights: 'trained' }), UserError);
+  // the rewound weight where kept, +0.0 (not -0.0) where pruned, also under negative rewind weights
+  let negativePruned = 0;
+  for (let i = 0; i < m.length; i++) {
+    assert.equal(w[i], m[i] === 0 ? 0 : rewind[i]);
+    if (m[i] === 0 && rewind[i] < 0) negativePruned++;
+  }
+  assert.ok(negativePruned > 0, 'the test needs pruned weights whose rewind value is negative');
+  await assert.rejects(exportLevel({ workspace: ws, run: id, level: 9, out, weights: 'trained', force: true }), /no level 9 \(stored: levels 0-5\)/);
+  await assert.rejects(exportLevel({ workspace: ws, run: id, level: 1, out: join(outDir, 'no', 'such', 'dir.safetensors'), weights: 'trained' }), UserError);
   assert.equal(existsSync(join(outDir, 'no')), false);
 });
 

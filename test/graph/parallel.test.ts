@@ -45,3 +45,23 @@ test('a pool kept across calls gives the same results every time', async () => {
     await pool.close();
   }
 });
+
+test('layers that are views into one larger buffer (a safetensors file read whole) give the same results on worker threads', async () => {
+  const shapes = [[30, 40, 0.3], [64, 27, 1], [10, 100, 0.05]] as const;
+  const layers = shapes.map(([rows, cols, density], i) => hashedLayer(rows, cols, density, 70 + i));
+  // one buffer holding every weight, then every mask, each at an offset (as safetensors does)
+  const total = layers.reduce((n, l) => n + 2 * l.weight.length, 0) + 16;
+  const file = new Float32Array(total);
+  let at = 4;
+  const inputs: LayerInput[] = layers.map((l, i) => {
+    const weight = file.subarray(at, at + l.weight.length);
+    weight.set(l.weight);
+    at += l.weight.length;
+    const mask = file.subarray(at, at + l.mask.length);
+    mask.set(l.mask);
+    at += l.mask.length;
+    return { name: `view${i}`, kind: 'linear', shape: [shapes[i][0], shapes[i][1]], weight, mask };
+  });
+  const parallel = await analyzeLayers(inputs, { threads: 2 });
+  inputs.forEach((input, i) => assert.deepEqual(parallel[i], analyzeLayer(input)));
+});

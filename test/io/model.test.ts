@@ -12,8 +12,8 @@ const fixtures = join(packageRoot(), 'test', 'fixtures', 'models');
 const dir = mkdtempSync(join(tmpdir(), 'rlth-model-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-function expectUserError(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
+async function expectUserError(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(fn, (err: unknown) => {
     assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
     assert.match(err.message, pattern);
     return true;
@@ -22,8 +22,8 @@ function expectUserError(fn: () => unknown, pattern: RegExp): void {
 
 type T = { shape: number[]; data: Float32Array | Float64Array };
 
-test('safetensors: Linear and Conv weights found by shape and name; biases and batch norm skipped', () => {
-  const layers = readModelLayers(join(fixtures, 'small.safetensors'));
+test('safetensors: Linear and Conv weights found by shape and name; biases and batch norm skipped', async () => {
+  const layers = await readModelLayers(join(fixtures, 'small.safetensors'));
   assert.deepEqual(layers.map((l) => [l.name, l.kind, l.shape.join('x')]), [
     ['conv1.weight', 'conv', '8x3x3x3'],
     ['conv2.weight', 'conv', '16x8x3x3'],
@@ -33,10 +33,10 @@ test('safetensors: Linear and Conv weights found by shape and name; biases and b
   assert.ok(layers.every((l) => l.mask === null && l.maskSource === 'zeros'));
 });
 
-test('F16 and BF16 model files give the same layers and edges', () => {
-  const f32 = readModelLayers(join(fixtures, 'small.safetensors'));
+test('F16 and BF16 model files give the same layers and edges', async () => {
+  const f32 = await readModelLayers(join(fixtures, 'small.safetensors'));
   for (const file of ['small_f16.safetensors', 'small_bf16.safetensors']) {
-    const other = readModelLayers(join(fixtures, file));
+    const other = await readModelLayers(join(fixtures, file));
     assert.deepEqual(other.map((l) => l.name), f32.map((l) => l.name));
     for (let i = 0; i < f32.length; i++) {
       const nz = (a: ArrayLike<number>) => Array.from(a).filter((x) => x !== 0).length;
@@ -45,17 +45,17 @@ test('F16 and BF16 model files give the same layers and edges', () => {
   }
 });
 
-test('a mask file is matched by "<weight>_mask" and by the weight name', () => {
-  const layers = readModelLayers(join(fixtures, 'small.safetensors'), join(fixtures, 'small_masks.safetensors'));
+test('a mask file is matched by "<weight>_mask" and by the weight name', async () => {
+  const layers = await readModelLayers(join(fixtures, 'small.safetensors'), join(fixtures, 'small_masks.safetensors'));
   assert.ok(layers.every((l) => l.maskSource === 'mask-file'));
   const plainNames = join(dir, 'plain-masks.safetensors');
   writeSafetensors(plainNames, new Map<string, T>([['fc2.weight', { shape: [10, 32], data: new Float32Array(320).fill(1) }]]));
-  const l2 = readModelLayers(join(fixtures, 'small.safetensors'), plainNames);
+  const l2 = await readModelLayers(join(fixtures, 'small.safetensors'), plainNames);
   assert.equal(l2.find((l) => l.name === 'fc2.weight')!.maskSource, 'mask-file');
   assert.equal(l2.find((l) => l.name === 'fc1.weight')!.maskSource, 'zeros');
 });
 
-test('PyTorch pruning re-parametrisation: X.weight_orig with X.weight_mask is the layer X.weight', () => {
+test('PyTorch pruning re-parametrisation: X.weight_orig with X.weight_mask is the layer X.weight', async () => {
   const path = join(dir, 'reparam.safetensors');
   const mask = Float32Array.from({ length: 12 }, (_, k) => (k % 2 ? 1 : 0));
   writeSafetensors(path, new Map<string, T>([
@@ -63,34 +63,34 @@ test('PyTorch pruning re-parametrisation: X.weight_orig with X.weight_mask is th
     ['fc.weight_mask', { shape: [3, 4], data: mask }],
     ['fc.bias', { shape: [3], data: new Float32Array(3) }],
   ]));
-  const [l] = readModelLayers(path);
+  const [l] = await readModelLayers(path);
   assert.equal(l.name, 'fc.weight');
   assert.equal(l.maskSource, 'model-file');
   assert.deepEqual([...l.mask!], [...mask]);
 });
 
-test('bad inputs: mask shape mismatch, no matching mask, no layers, unknown extension', () => {
+test('bad inputs: mask shape mismatch, no matching mask, no layers, unknown extension', async () => {
   const wrong = join(dir, 'wrong-mask.safetensors');
   writeSafetensors(wrong, new Map<string, T>([['fc1.weight_mask', { shape: [256, 32], data: new Float32Array(8192) }]]));
-  expectUserError(
+  await expectUserError(
     () => readModelLayers(join(fixtures, 'small.safetensors'), wrong),
     /wrong-mask\.safetensors: mask "fc1\.weight_mask" has shape \[256, 32\] but the weight "fc1\.weight" in .*small\.safetensors has shape \[32, 256\]/,
   );
   const unrelated = join(dir, 'unrelated.safetensors');
   writeSafetensors(unrelated, new Map<string, T>([['other_mask', { shape: [2], data: new Float32Array(2) }]]));
-  expectUserError(() => readModelLayers(join(fixtures, 'small.safetensors'), unrelated), /unrelated\.safetensors: no mask matches a weight/);
+  await expectUserError(() => readModelLayers(join(fixtures, 'small.safetensors'), unrelated), /unrelated\.safetensors: no mask matches a weight/);
   const onlyBias = join(dir, 'bias.safetensors');
   writeSafetensors(onlyBias, new Map<string, T>([['fc.bias', { shape: [3], data: new Float32Array(3) }]]));
-  expectUserError(() => readModelLayers(onlyBias), /bias\.safetensors: no Linear or Conv weights found/);
+  await expectUserError(() => readModelLayers(onlyBias), /bias\.safetensors: no Linear or Conv weights found/);
   const txt = join(dir, 'model.pt');
   writeFileSync(txt, 'x');
-  expectUserError(() => readModelLayers(txt), /model\.pt: expected a model file ending in \.safetensors or \.onnx/);
+  await expectUserError(() => readModelLayers(txt), /model\.pt: expected a model file ending in \.safetensors or \.onnx/);
 });
 
-test('a weight holding NaN or Infinity is a clear error', () => {
+test('a weight holding NaN or Infinity is a clear error', async () => {
   const path = join(dir, 'nan.safetensors');
   const data = new Float32Array(6).fill(0.5);
   data[4] = NaN;
   writeSafetensors(path, new Map<string, T>([['fc.weight', { shape: [2, 3], data }]]));
-  expectUserError(() => readModelLayers(path), /nan\.safetensors: weight "fc\.weight" holds a non-finite value \(NaN\) at flat index 4/);
+  await expectUserError(() => readModelLayers(path), /nan\.safetensors: weight "fc\.weight" holds a non-finite value \(NaN\) at flat index 4/);
 });

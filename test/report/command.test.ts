@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { main } from '../../src/cli/main.js';
-import { groupKey, nameGroups } from '../../src/cli/commands/report.js';
+import { nameGroups } from '../../src/cli/commands/report.js';
+import { groupKey } from '../../src/experiment/run-id.js';
 import { runId } from '../../src/experiment/run-id.js';
 import { parseExperimentConfig } from '../../src/experiment/schema.js';
 import { openStore } from '../../src/experiment/store.js';
@@ -19,7 +20,8 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string; s
   const out: string[] = [];
   const err: string[] = [];
   const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  // bytes are the test runner's own reports (written whenever the command awaits): passed through
+  process.stdout.write = ((chunk: string | Uint8Array) => (typeof chunk === 'string' ? (out.push(chunk), true) : write.out(chunk))) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
   try {
     const code = await main(args);

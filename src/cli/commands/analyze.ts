@@ -15,10 +15,8 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { networkRegime, regimeText } from '../../graph/index.js';
-import { analyzeLayers } from '../../graph/parallel.js';
+import { regimeText } from '../../graph/bounds.js';
 import type { Criterion, GraphMetrics, LayerAnalysis, LayerVerdicts, Regime } from '../../graph/types.js';
-import { readModelLayers } from '../../io/model.js';
 import { csvSafeCell } from '../../report/csv.js';
 import { terminalSafe } from '../../terminal.js';
 
@@ -67,7 +65,12 @@ export async function analyzeModel(modelPath: string, opts: { mask?: string | nu
       throw new UserError(`--layers: "${opts.layers}" is not a valid regular expression (${(err as Error).message})`);
     }
   }
-  const all = readModelLayers(modelPath, opts.mask ?? null);
+  const [{ networkRegime }, { analyzeLayers }, { readModelLayers }] = await Promise.all([
+    import('../../graph/index.js'),
+    import('../../graph/parallel.js'),
+    import('../../io/model.js'),
+  ]);
+  const all = await readModelLayers(modelPath, opts.mask ?? null);
   const chosen = filter ? all.filter((l) => filter!.test(l.name)) : all;
   if (chosen.length === 0) {
     throw new UserError(`--layers: "${opts.layers}" matches none of the layers of ${modelPath} (${all.map((l) => l.name).join(', ')})`);
@@ -220,6 +223,21 @@ export function reportTable(r: ModelReport): string {
   ].join('\n');
 }
 
+/**
+ * A note when layer names are ONNX-generated ("onnx::Conv_193"): PyTorch's eval-mode ONNX export
+ * folds batch norm into the convolutions (so their weights are scaled per output channel) and
+ * names the folded tensors this way. null when no name looks like that.
+ */
+export function exportNamesNote(names: string[]): string | null {
+  const generated = names.filter((n) => n.startsWith('onnx::'));
+  if (generated.length === 0) return null;
+  return (
+    `note: ${generated.length} layer name${generated.length === 1 ? '' : 's'} (e.g. ${generated[0]}) ${generated.length === 1 ? 'was' : 'were'} made by PyTorch's ONNX export, ` +
+    'which in eval mode folds batch norm into the convolutions and drops the parameter names; export with ' +
+    'torch.onnx.export(..., training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False) to keep the names and the unfolded weights (docs/analysis.md)'
+  );
+}
+
 export function register(program: Command): void {
   program
     .command('analyze')
@@ -235,5 +253,8 @@ export function register(program: Command): void {
       const criteria = parseCriteria(opts.criteria);
       const report = await analyzeModel(model, { mask: opts.mask ?? null, layers: opts.layers ?? null, criteria });
       process.stdout.write(opts.json ? reportJson(report) : opts.csv ? reportCsv(report) : reportTable(report));
+      // beside --json / --csv on stderr, so that stdout stays one document
+      const note = exportNamesNote(report.layers.map((l) => l.name));
+      if (note) (opts.json || opts.csv ? process.stderr : process.stdout).write(`${note}\n`);
     });
 }

@@ -3,7 +3,7 @@
  * and prints where it was found, its sizes, classes, image shape and normalisation constants.
  */
 import type { Command } from 'commander';
-import { datasetInfo, loadDataset, type DatasetInfo } from '../../data/index.js';
+import type { DatasetInfo } from '../../data/index.js';
 import { terminalSafe } from '../../terminal.js';
 
 export interface DataInfoOptions {
@@ -30,6 +30,7 @@ function formatInfo(info: DatasetInfo): string {
 
 /** The command's work, callable without spawning a process; returns what it prints. */
 export async function dataInfo(dataset: string, opts: DataInfoOptions, progress?: (line: string) => void): Promise<string> {
+  const { datasetInfo, loadDataset } = await import('../../data/index.js');
   const ds = await loadDataset(dataset, {
     dataDir: opts.dataDir ?? null,
     cacheDir: opts.cacheDir,

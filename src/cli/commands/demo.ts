@@ -14,15 +14,15 @@
 import { Option, type Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../errors.js';
-import { DEMO_PROTOCOL, DEMO_WORKERS, demoPlan, runDemo, type DemoProtocol, type DemoResult, type DemoRun } from '../../experiment/demo.js';
+import type { DemoResult, DemoRun } from '../../experiment/demo.js';
+import { DEMO_PROTOCOL, DEMO_WORKERS, type DemoProtocol } from '../../experiment/demo-protocol.js';
 import { encodeEvent, type LevelEvent, type ProgressUpdate, type RunStartEvent } from '../../experiment/events.js';
-import { formatDuration, formatPercent } from '../../experiment/progress.js';
-import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
+import { formatDuration, formatPercent, LevelEta } from '../../experiment/progress.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
 import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
 import { levelRegimeText } from '../../prune/records.js';
-import { buildReport, summaryTable, type ReportRun } from '../../report/index.js';
+import type { ReportRun } from '../../report/types.js';
 import { deviceOption, interruptSignal, positiveInteger, workspaceOption } from './run.js';
-import { checkDevice } from '../../experiment/environment.js';
 import type { DeviceChoice } from '../../engine/device.js';
 import { nameGroups } from './report.js';
 
@@ -58,10 +58,8 @@ class RunProgress {
   iteration = 0;
   last: LevelEvent | null = null;
   state: 'waiting' | 'running' | 'done' | 'failed' = 'waiting';
-  /** the first progress report of the level being trained: when, and how far into it */
-  private paceStart: { level: number; time: number; fraction: number } | null = null;
-  /** duration of the last computed level (training, evaluation, analysis, pruning) */
-  private lastLevelMs: number | null = null;
+  /** time left, from the measured pace of the computed levels (src/experiment/progress.ts) */
+  private readonly timer = new LevelEta();
 
   constructor(name: string) {
     this.name = name;
@@ -80,12 +78,7 @@ class RunProgress {
 
   levelDone(e: LevelEvent): void {
     this.last = e;
-    const pace = this.paceStart;
-    if (!e.replayed && pace !== null && pace.level === e.level) {
-      // Timed from the level's first progress report (so loading the data is not counted),
-      // scaled up by the part of the level that came before it.
-      this.lastLevelMs = (Date.now() - pace.time) / Math.max(0.05, 1 - pace.fraction);
-    }
+    this.timer.levelDone(e.replayed, e.density);
     this.level = e.level + 1;
     this.iteration = 0;
   }
@@ -93,24 +86,12 @@ class RunProgress {
   progress(p: ProgressUpdate): void {
     this.level = p.level;
     this.iteration = p.iteration;
-    if (this.paceStart === null || this.paceStart.level !== p.level) this.paceStart = { level: p.level, time: Date.now(), fraction: this.fraction() };
+    this.timer.progress(this.fraction());
   }
 
-  /**
-   * Time left: what remains of this level and every later one, each at the duration of the last
-   * computed level (levels get faster as the density falls, so the latest is the best guess);
-   * during the first level, at the pace of its iterations (training only). Upper bound for a
-   * Bound run, which may stop early.
-   */
+  /** Time left: this level and every later one (an upper bound for a Bound run, which may stop early). */
   eta(): number {
-    const fraction = this.fraction();
-    let perLevel = this.lastLevelMs;
-    const pace = this.paceStart;
-    if (perLevel === null && pace !== null && pace.level === this.level && fraction > pace.fraction) {
-      perLevel = (Date.now() - pace.time) / (fraction - pace.fraction);
-    }
-    if (perLevel === null) return Number.NaN;
-    return (1 - fraction + Math.max(0, this.maxLevels - this.level)) * perLevel;
+    return this.timer.remaining(this.fraction(), this.maxLevels - this.level);
   }
 
   lastText(): string {
@@ -236,6 +217,7 @@ export async function demoReport(result: DemoResult, outDir: string): Promise<st
   });
   const names = nameGroups(keyed);
   const runs = keyed.map(({ key, run }) => ({ ...run, group: names.get(key)! }));
+  const { buildReport } = await import('../../report/index.js');
   const { files } = await buildReport({
     runs,
     outDir,
@@ -247,7 +229,7 @@ export async function demoReport(result: DemoResult, outDir: string): Promise<st
   return page;
 }
 
-function summaryText(result: DemoResult): string {
+function summaryText(result: DemoResult, summaryTable: (records: DemoResult['outcomes'][number]['records']) => string): string {
   const parts: string[] = [];
   for (const o of result.outcomes) {
     const last = o.records[o.records.length - 1];
@@ -281,9 +263,10 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
       const out = process.stdout;
       const write: Write = (s) => void out.write(s);
       const started = Date.now();
+      const [{ demoPlan, runDemo }, { summaryTable }] = await Promise.all([import('../../experiment/demo.js'), import('../../report/summary.js')]);
       // The display needs each run's name; runDemo makes the same (pure) plan again.
       const plan = demoPlan(protocol, opts.device);
-      if (!deps.sweepWorker) await checkDevice(opts.device ?? 'auto');
+      if (!deps.sweepWorker) await (await import('../../experiment/environment.js')).checkDevice(opts.device ?? 'auto');
       const progress = new Map(plan.runs.map((r: DemoRun) => [r.id, new RunProgress(r.variant.name)]));
       const terminal = !opts.json && out.isTTY ? terminalDemoReporter(out, progress) : null;
       const reporter = opts.json ? jsonDemoReporter(write) : (terminal ?? plainDemoReporter(write, progress));
@@ -317,7 +300,7 @@ export function register(program: Command, deps: DemoCommandDeps = {}): void {
           })}\n`,
         );
       } else {
-        write(`\n${summaryText(result)}`);
+        write(`\n${summaryText(result, summaryTable)}`);
         const cached = result.outcomes.every((o) => o.result.cached);
         write(`${cached ? 'reported the stored runs' : 'done'} in ${formatDuration(wallMs)} (${result.workers} worker process${result.workers === 1 ? '' : 'es'}, ${result.threads} thread${result.threads === 1 ? '' : 's'} each)\n`);
         if (page) write(`report: ${resolve(page)}\n`);

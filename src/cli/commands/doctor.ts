@@ -5,8 +5,6 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { describeAdapter } from '../../engine/webgpu/index.js';
-import { gpuReport } from '../../engine/device.js';
 
 export function register(program: Command): void {
   program
@@ -14,6 +12,7 @@ export function register(program: Command): void {
     .description('print Node\'s version, the compute threads, the GPU adapters found and the backend device auto would pick')
     .option('--json', 'print one JSON object', false)
     .action(async (opts: { json: boolean }) => {
+      const [{ gpuReport }, { describeAdapter }] = await Promise.all([import('../../engine/device.js'), import('../../engine/webgpu/index.js')]);
       const gpu = await gpuReport();
       const threads = availableParallelism();
       const auto = gpu.auto === 'webgpu'

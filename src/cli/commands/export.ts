@@ -19,9 +19,6 @@ import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { UserError, fileError } from '../../errors.js';
 import { checkOutputFile, publishFile } from '../../io/atomic.js';
-import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
-import { levelMasks, readLevelTensors, REWIND_FILE } from '../../experiment/checkpoints.js';
-import { openStore } from '../../experiment/store.js';
 import { terminalSafe } from '../../terminal.js';
 import { workspaceOption } from './run.js';
 
@@ -32,11 +29,16 @@ export interface ExportResult {
 }
 
 /** Writes the export file of one level of a run (the library side of the command). */
-export function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind'; force?: boolean }): ExportResult {
+export async function exportLevel(opts: { workspace: string; run: string; level: number; out: string; weights: 'trained' | 'rewind'; force?: boolean }): Promise<ExportResult> {
   checkOutputFile(opts.out, { force: opts.force, protect: [{ folder: opts.workspace, what: 'workspace' }] });
   if (extname(opts.out).toLowerCase() !== '.safetensors') {
     throw fileError(opts.out, 'export writes safetensors only; give a file name ending in .safetensors');
   }
+  const [{ readSafetensors, writeSafetensors }, { levelMasks, readLevelTensors, REWIND_FILE }, { openStore }] = await Promise.all([
+    import('../../io/safetensors.js'),
+    import('../../experiment/checkpoints.js'),
+    import('../../experiment/store.js'),
+  ]);
   const store = openStore(opts.workspace, { readonly: true });
   try {
     const id = store.resolveRunId(opts.run);
@@ -54,16 +56,19 @@ export function exportLevel(opts: { workspace: string; run: string; level: numbe
     };
     const masks = levelMasks(store.workspace, opts.level, checkpointOf);
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    // Under the mask every weight is written as +0.0: v * 0 is -0.0 for a negative v (the engine's
+    // masked products leave such zeros in the trained weights too), which prints as "-0." and
+    // differs bitwise from a zeroed weight.
+    const underMask = (name: string, t: { shape: number[]; data: Float32Array | Float64Array }) => {
+      const mask = masks.get(name);
+      return { shape: t.shape, data: Float32Array.from(t.data, (v, i) => (mask && mask.data[i] === 0 ? 0 : v)) };
+    };
     if (opts.weights === 'trained') {
-      for (const [name, t] of level.trained) out.set(name, t);
+      for (const [name, t] of level.trained) out.set(name, underMask(name, t));
     } else {
       const rewindPath = join(store.workspace, 'runs', id, REWIND_FILE);
       if (!existsSync(rewindPath)) throw new UserError(`${rewindPath}: the rewind checkpoint of this run is missing`);
-      for (const [name, t] of readSafetensors(rewindPath).tensors) {
-        const mask = masks.get(name);
-        const data = Float32Array.from(t.data, (v, i) => (mask ? v * mask.data[i] : v));
-        out.set(name, { shape: t.shape, data });
-      }
+      for (const [name, t] of readSafetensors(rewindPath).tensors) out.set(name, underMask(name, t));
     }
     for (const [name, m] of masks) out.set(`${name}_mask`, m);
     const record = store.levelRecords(id).find((r) => r.level === opts.level);
@@ -96,8 +101,8 @@ export function register(program: Command): void {
     .addOption(new Option('--weights <which>', 'trained weights, or rewound weights under the mask (the ticket)').choices(['trained', 'rewind']).default('trained'))
     .option('--force', 'replace --out if it exists (never a file of the workspace)', false)
     .addOption(workspaceOption())
-    .action((run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string; force: boolean }) => {
-      const r = exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights, force: opts.force });
+    .action(async (run: string, opts: { level: number; out: string; weights: 'trained' | 'rewind'; workspace: string; force: boolean }) => {
+      const r = await exportLevel({ workspace: opts.workspace, run, level: opts.level, out: opts.out, weights: opts.weights, force: opts.force });
       process.stdout.write(`wrote ${terminalSafe(r.path)}: ${r.tensors} tensors (${r.masks} masks)\n`);
     });
 }

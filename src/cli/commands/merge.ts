@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { mergeWorkspaces, type MergeOutcome } from '../../experiment/merge.js';
+import type { MergeOutcome } from '../../experiment/merge.js';
 
 export function register(program: Command): void {
   program
@@ -15,7 +15,8 @@ export function register(program: Command): void {
     .argument('<workspaces...>', 'workspace folders to merge from (e.g. ramanujan-runs/shards/*)')
     .requiredOption('--into <workspace>', 'the workspace to merge into (created if missing)')
     .option('--json', 'print a JSON list of {source, run, action, levels, status, note}', false)
-    .action((sources: string[], opts: { into: string; json: boolean }) => {
+    .action(async (sources: string[], opts: { into: string; json: boolean }) => {
+      const { mergeWorkspaces } = await import('../../experiment/merge.js');
       const write = (s: string) => void process.stdout.write(s);
       const conflicts: MergeOutcome[] = [];
       const outcomes = mergeWorkspaces(sources, opts.into, {

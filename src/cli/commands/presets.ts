@@ -1,8 +1,6 @@
 /** `ramanujan presets [--markdown]`: the paper's experiments, one line each; --markdown prints the
  *  presets and the config reference as docs/experiments.md carries them. */
 import type { Command } from 'commander';
-import { PRESETS, isSweepPreset, QUICK_ITERATIONS, QUICK_MAX_LEVELS, QUICK_TEST_SUBSET } from '../../experiment/presets.js';
-import { configFields } from '../../experiment/schema.js';
 
 /** Table cell text: no HTML, no column breaks. */
 function cell(text: string): string {
@@ -10,7 +8,11 @@ function cell(text: string): string {
 }
 
 /** The generated part of docs/experiments.md: presets, --quick and the config reference. */
-export function presetsMarkdown(): string {
+export async function presetsMarkdown(): Promise<string> {
+  const [{ PRESETS, isSweepPreset, QUICK_ITERATIONS, QUICK_MAX_LEVELS, QUICK_TEST_SUBSET }, { configFields }] = await Promise.all([
+    import('../../experiment/presets.js'),
+    import('../../experiment/schema.js'),
+  ]);
   const out: string[] = [];
   out.push('### Presets', '', '| preset | reproduces | kind | seeds | what |', '| --- | --- | --- | --- | --- |');
   for (const p of PRESETS) {
@@ -32,11 +34,12 @@ export function register(program: Command): void {
     .command('presets')
     .description('list the presets (every experiment of the paper), one line each')
     .option('--markdown', 'print the presets and the config reference as Markdown', false)
-    .action((opts: { markdown: boolean }) => {
+    .action(async (opts: { markdown: boolean }) => {
       if (opts.markdown) {
-        process.stdout.write(presetsMarkdown());
+        process.stdout.write(await presetsMarkdown());
         return;
       }
+      const { PRESETS } = await import('../../experiment/presets.js');
       const width = Math.max(...PRESETS.map((p) => p.name.length));
       const rwidth = Math.max(...PRESETS.map((p) => p.reproduces.length));
       for (const p of PRESETS) process.stdout.write(`${p.name.padEnd(width)}  ${p.reproduces.padEnd(rwidth)}  ${p.description}\n`);

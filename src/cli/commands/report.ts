@@ -9,10 +9,11 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
-import { idJson } from '../../experiment/run-id.js';
-import { DEFAULT_WORKSPACE, openStore, type RunSummary } from '../../experiment/store.js';
+import type { RunSummary } from '../../experiment/store.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
 import { terminalSafe } from '../../terminal.js';
-import { algorithmLabel, buildReport, REPORT_FORMATS, runIdentity, summaryTable, type ReportFormat, type ReportRun } from '../../report/index.js';
+import { algorithmLabel, runIdentity } from '../../report/runs.js';
+import { REPORT_FORMATS, type ReportFormat, type ReportRun } from '../../report/types.js';
 
 export function parseFormats(text: string): ReportFormat[] {
   const list = text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0);
@@ -22,12 +23,6 @@ export function parseFormats(text: string): ReportFormat[] {
   return [...new Set(list)] as ReportFormat[];
 }
 
-/** Key of a run's group: what its run id hashes (src/experiment/run-id.ts), without the seed. */
-export function groupKey(config: unknown): string {
-  const rest = config !== null && typeof config === 'object' ? { ...(config as Record<string, unknown>) } : config;
-  if (rest !== null && typeof rest === 'object') delete (rest as Record<string, unknown>).seed;
-  return idJson(rest);
-}
 
 /**
  * Readable group names ("lenet-300-100 · mnist · IMP α=2"). Where two groups would get the same
@@ -101,6 +96,11 @@ export function register(program: Command): void {
       if (opts.all && ids.length > 0) throw new UserError('report: give run ids or --all, not both');
       const outDir = opts.out ?? join(opts.workspace, 'report');
       checkOutputFolder(outDir);
+      const [{ openStore }, { buildReport, summaryTable }, { groupKey }] = await Promise.all([
+        import('../../experiment/store.js'),
+        import('../../report/index.js'),
+        import('../../experiment/run-id.js'),
+      ]);
       const store = openStore(opts.workspace, { readonly: true });
       let summaries: RunSummary[];
       const records = new Map<string, ReturnType<typeof store.levelRecords>>();

@@ -6,14 +6,31 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.js';
-import { checkDevice, realEnvironment } from '../../experiment/environment.js';
-import { parseSetOption, type Override } from '../../experiment/overrides.js';
-import { reporterFor } from '../../experiment/progress.js';
-import { resolveRun } from '../../experiment/resolve.js';
-import { executeRun, type RunEnvironment } from '../../experiment/runner.js';
-import { configFields } from '../../experiment/schema.js';
-import { DEFAULT_WORKSPACE, openStore } from '../../experiment/store.js';
-import { summaryTable } from '../../report/summary.js';
+import type { Override } from '../../experiment/overrides.js';
+import type { RunEnvironment } from '../../experiment/runner.js';
+import type { configFields } from '../../experiment/schema.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
+
+// Start-up: the command definitions import only commander and small modules; each action loads
+// what it uses with import() (the experiment modules, zod, yaml and better-sqlite3 cost over a
+// second of start-up together; `ramanujan --version` needs none of them; `npm run bench -- cli`).
+
+/** Loaded by `loadBeforeParsing` for the commands whose option parsing or help needs it. */
+let overridesModule: typeof import('../../experiment/overrides.js') | null = null;
+let configFieldGroups: ReturnType<typeof configFields> | null = null;
+
+/**
+ * Loads, when commander dispatches the sub-command `name` (its preSubcommand hook runs before the
+ * sub-command parses its options or prints its help), what parsing needs synchronously: the YAML
+ * parser for --set values and the schema for the config keys of the help.
+ */
+export function loadBeforeParsing(program: Command, name: string): void {
+  program.hook('preSubcommand', async (_program, sub) => {
+    if (sub.name() !== name) return;
+    overridesModule ??= await import('../../experiment/overrides.js');
+    configFieldGroups ??= (await import('../../experiment/schema.js')).configFields();
+  });
+}
 
 /** What the experiment commands can be given instead of the real loop (tests). */
 export interface ExperimentCommandDeps {
@@ -23,8 +40,9 @@ export interface ExperimentCommandDeps {
 }
 
 export function collectOverride(value: string, previous: Override[]): Override[] {
+  if (!overridesModule) throw new Error('collectOverride: call loadBeforeParsing for this command first');
   try {
-    return [...previous, parseSetOption(value)];
+    return [...previous, overridesModule.parseSetOption(value)];
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -72,7 +90,7 @@ export const workspaceOption = () => new Option('--workspace <dir>', 'workspace 
 /** The config keys, for the help text: generated from the schema. */
 export function configHelp(): string {
   const lines = ['', 'Config keys (set in a YAML/JSON file or with --set key=value):'];
-  for (const group of configFields()) {
+  for (const group of configFieldGroups ?? []) {
     for (const f of group.fields) {
       lines.push(`  ${f.key.padEnd(30)} ${f.description} [${f.allowed}; default ${f.default}]`);
     }
@@ -93,6 +111,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 }
 
 export function register(program: Command, deps: ExperimentCommandDeps = {}): void {
+  loadBeforeParsing(program, 'run');
   program
     .command('run')
     .description('run one lottery experiment (a preset or a config file); resumes or reports a run already in the workspace')
@@ -104,8 +123,16 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--threads <n>', 'compute threads, at most the cores (default: all cores)', threadCount)
     .addOption(deviceOption())
     .option('--force', 'take the run over even if another host seems to hold it', false)
-    .addHelpText('after', configHelp())
+    .addHelpText('after', () => configHelp())
     .action(async (source: string, opts: { set: Override[]; workspace: string; quick: boolean; json: boolean; threads?: number; device?: string; force: boolean }) => {
+      const [{ checkDevice, realEnvironment }, { reporterFor }, { resolveRun }, { executeRun }, { openStore }, { summaryTable }] = await Promise.all([
+        import('../../experiment/environment.js'),
+        import('../../experiment/progress.js'),
+        import('../../experiment/resolve.js'),
+        import('../../experiment/runner.js'),
+        import('../../experiment/store.js'),
+        import('../../report/summary.js'),
+      ]);
       // Everything is validated before the workspace is touched, the device included.
       const resolved = resolveRun(source, withDevice(opts.set, opts.device), opts.quick);
       if (!deps.environment) await checkDevice(resolved.config.device);

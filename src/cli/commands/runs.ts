@@ -1,26 +1,48 @@
 /**
  * `ramanujan runs [--workspace DIR] [--json]`: the runs of a workspace with their status.
+ * `ramanujan runs <id>`: that run (an id or a unique prefix) and its per-level table (density,
+ * clean and noisy accuracy, regime), as `run` prints it at the end; --json gives the run with its
+ * level records.
  * `--delete ID...` removes runs (rows and checkpoints), e.g. one made with data that has since
  * changed; every id is resolved before anything is deleted, so a typo deletes nothing.
  */
-import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
 import { formatPercent } from '../../experiment/progress.js';
-import { openStore } from '../../experiment/store.js';
 import { terminalSafe } from '../../terminal.js';
 import { workspaceOption } from './run.js';
 
 export function register(program: Command): void {
   program
     .command('runs')
-    .description('list the runs of a workspace: status, levels done, final density and accuracy')
+    .description('list the runs of a workspace: status, levels done, final density and accuracy; with a run id, that run\'s per-level table')
+    .argument('[run-id]', 'show this run (an id or a unique prefix of one) level by level')
     .addOption(workspaceOption())
     .option('--json', 'print a JSON list of {id, status, levels, density, accuracy, ...}', false)
     .option('--delete <run-ids...>', 'delete these runs (ids or unique prefixes): their records and checkpoints')
-    .action((opts: { workspace: string; json: boolean; delete?: string[] }) => {
+    .action(async (runId: string | undefined, opts: { workspace: string; json: boolean; delete?: string[] }) => {
+      const { openStore } = await import('../../experiment/store.js');
       // Listing only reads (so it works in a read-only workspace); --delete writes.
       const store = openStore(opts.workspace, { readonly: !opts.delete });
       try {
+        if (runId !== undefined) {
+          if (opts.delete) throw new UserError('runs: give a run id to show or --delete, not both');
+          const id = store.resolveRunId(runId);
+          const run = store.getRun(id)!;
+          const records = store.levelRecords(id);
+          if (opts.json) {
+            process.stdout.write(`${JSON.stringify({ ...run, records }, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(`run ${run.id}  ${run.label}  ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}${run.error ? `: ${run.error}` : ''}\n`);
+          if (records.length === 0) {
+            process.stdout.write('no level stored yet\n');
+            return;
+          }
+          const { summaryTable } = await import('../../report/summary.js');
+          process.stdout.write(`${summaryTable(records)}\n`);
+          return;
+        }
         if (opts.delete) {
           const ids = [...new Set(opts.delete.map((prefix) => store.resolveRunId(prefix)))];
           for (const id of ids) {
@@ -53,6 +75,7 @@ export function register(program: Command): void {
           process.stdout.write(`no runs in ${terminalSafe(opts.workspace)}\n`);
           return;
         }
+        const { default: Table } = await import('cli-table3');
         const table = new Table({ head: ['id', 'status', 'levels', 'density', 'accuracy', 'label', 'updated'], style: { head: [], border: [] } });
         for (const r of runs) {
           // Labels come from file names and --set values: no control characters on the terminal.

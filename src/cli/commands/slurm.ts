@@ -10,14 +10,11 @@
  *
  * The library side is src/experiment/slurm.ts.
  */
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { realEnvironment } from '../../experiment/environment.js';
-import { plainReporter } from '../../experiment/progress.js';
-import { executeSlurmTask, gpusFor, submitSweep, sweepStatus, SHARDS_DIR, type SlurmOptions } from '../../experiment/slurm.js';
+import type { SlurmOptions } from '../../experiment/slurm.js';
 import type { SweepPlan } from '../../experiment/sweep.js';
-import { DEFAULT_WORKSPACE } from '../../experiment/store.js';
+import { DEFAULT_WORKSPACE } from '../../experiment/workspace.js';
 import { positiveInteger, type ExperimentCommandDeps } from './run.js';
 
 export interface SlurmCliOptions {
@@ -45,12 +42,13 @@ export function addSlurmOptions(sweep: Command): void {
 }
 
 /** The sweep's action for --slurm; returns false when no SLURM option was given. */
-export function submitIfSlurm(plan: SweepPlan, opts: SlurmCliOptions & { dryRun: boolean; workspace: string }): boolean {
+export async function submitIfSlurm(plan: SweepPlan, opts: SlurmCliOptions & { dryRun: boolean; workspace: string }): Promise<boolean> {
   const given = (['partition', 'time', 'cpusPerTask', 'gpus', 'maxParallel', 'sbatchArg'] as const).filter((k) => opts[k] !== undefined);
   if (!opts.slurm) {
     if (given.length > 0) throw new UserError(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is an option of --slurm; add --slurm to submit the sweep to SLURM`);
     return false;
   }
+  const { gpusFor, submitSweep, SHARDS_DIR } = await import('../../experiment/slurm.js');
   const slurm: SlurmOptions = { partition: opts.partition, time: opts.time, cpusPerTask: opts.cpusPerTask, gpus: opts.gpus, maxParallel: opts.maxParallel, sbatchArgs: opts.sbatchArg ?? [] };
   if (opts.gpus !== undefined && gpusFor(plan.runs, slurm) === null) {
     process.stderr.write(`ramanujan: --gpus ${opts.gpus} not requested: no run of this sweep computes on a GPU (its config's device)\n`);
@@ -80,7 +78,8 @@ export function registerSlurmSubcommands(sweep: Command, deps: ExperimentCommand
     .description('the runs a SLURM sweep submitted from a workspace: pending, running (job and task), done, failed (end of its log), interrupted')
     .argument('[workspace]', 'the sweep\'s workspace (default: --workspace, else ./ramanujan-runs)')
     .option('--json', 'print a JSON list of {id, label, status, job, task, levels, note, log, logTail}', false)
-    .action((workspaceArg: string | undefined, opts: { json: boolean }, command: Command) => {
+    .action(async (workspaceArg: string | undefined, opts: { json: boolean }, command: Command) => {
+      const [{ sweepStatus }, { default: Table }] = await Promise.all([import('../../experiment/slurm.js'), import('cli-table3')]);
       // The sweep command has --json and --workspace too and takes them wherever they stand.
       const parent = command.parent?.opts() as { json?: boolean; workspace?: string } | undefined;
       const workspace = workspaceArg ?? parent?.workspace ?? DEFAULT_WORKSPACE;
@@ -117,6 +116,11 @@ export function registerSlurmSubcommands(sweep: Command, deps: ExperimentCommand
       const onInt = stop('SIGINT');
       process.on('SIGTERM', onTerm);
       process.on('SIGINT', onInt);
+      const [{ executeSlurmTask }, { realEnvironment }, { plainReporter }] = await Promise.all([
+        import('../../experiment/slurm.js'),
+        import('../../experiment/environment.js'),
+        import('../../experiment/progress.js'),
+      ]);
       try {
         const done = await executeSlurmTask(workspace, id, {
           environment: (opts) => (deps.environment ?? realEnvironment)(opts),

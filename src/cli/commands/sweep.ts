@@ -3,16 +3,14 @@
  * a summary table at the end. Finished runs are reported, unfinished ones resume; a failing run
  * does not stop the others (the command exits non-zero if any failed).
  */
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../../errors.js';
 import { encodeEvent } from '../../experiment/events.js';
 import type { Override } from '../../experiment/overrides.js';
 import { formatPercent } from '../../experiment/progress.js';
-import { planSweep, runSweep, type SweepReporter, type SweepResult } from '../../experiment/sweep.js';
-import { checkDevice } from '../../experiment/environment.js';
-import { collectOverride, deviceOption, interruptSignal, withDevice, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
+import type { SweepReporter, SweepResult } from '../../experiment/sweep.js';
+import { collectOverride, deviceOption, interruptSignal, loadBeforeParsing, withDevice, workerCount, workspaceOption, type ExperimentCommandDeps } from './run.js';
 import { addSlurmOptions, registerSlurmSubcommands, submitIfSlurm, type SlurmCliOptions } from './slurm.js';
 import { terminalSafe } from '../../terminal.js';
 
@@ -44,13 +42,15 @@ function jsonReporter(write: (s: string) => void): SweepReporter {
   };
 }
 
-export function summaryTable(results: SweepResult[]): string {
+export async function summaryTable(results: SweepResult[]): Promise<string> {
+  const { default: Table } = await import('cli-table3');
   const table = new Table({ head: ['run', 'label', 'status', 'levels', 'density', 'accuracy', 'note'], style: { head: [], border: [] } });
   for (const r of results) table.push([r.id, r.label, r.status, String(r.levels), formatPercent(r.density), formatPercent(r.accuracy), r.note.slice(0, 80)]);
   return table.toString();
 }
 
 export function register(program: Command, deps: ExperimentCommandDeps = {}): void {
+  loadBeforeParsing(program, 'sweep');
   const sweep = program
     .command('sweep')
     .description('run a grid of experiments (a sweep file or a preset with its seeds/variants) over worker processes')
@@ -64,8 +64,9 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
     .option('--dry-run', 'list the runs without running them', false)
     .addOption(workspaceOption())
     .action(async (source: string, opts: { workers?: number; seeds?: number[]; set: Override[]; quick: boolean; device?: string; json: boolean; dryRun: boolean; workspace: string } & SlurmCliOptions) => {
+      const { planSweep, runSweep } = await import('../../experiment/sweep.js');
       const plan = planSweep(source, { overrides: withDevice(opts.set, opts.device), quick: opts.quick, seeds: opts.seeds });
-      if (submitIfSlurm(plan, opts)) return;
+      if (await submitIfSlurm(plan, opts)) return;
       // Labels come from sweep files and --set values: no control characters on the terminal
       // (JSON lines escape them already).
       const write = (s: string) => void process.stdout.write(opts.json ? s : terminalSafe(s, { keepNewlines: true }));
@@ -73,7 +74,10 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
         for (const r of plan.runs) write(`${r.id}  ${r.label}\n`);
         return;
       }
-      if (!deps.sweepWorker) for (const d of new Set(plan.runs.map((r) => r.config.device))) await checkDevice(d);
+      if (!deps.sweepWorker) {
+        const { checkDevice } = await import('../../experiment/environment.js');
+        for (const d of new Set(plan.runs.map((r) => r.config.device))) await checkDevice(d);
+      }
       if (!opts.json) {
         write(`sweep ${plan.name}: ${plan.runs.length} runs${plan.duplicates.length ? ` (${plan.duplicates.length} duplicate combinations skipped)` : ''}\n`);
       }
@@ -91,7 +95,7 @@ export function register(program: Command, deps: ExperimentCommandDeps = {}): vo
         interrupt.dispose();
       }
       if (opts.json) write(`${encodeEvent({ event: 'sweep-done', sweep: plan.name, runs: results })}\n`);
-      else write(`\n${summaryTable(results)}\n`);
+      else write(`\n${await summaryTable(results)}\n`);
       const failed = results.filter((r) => r.status !== 'done').length;
       if (interrupt.signal.aborted) throw new UserError('sweep interrupted; run the same command again to resume', 130);
       if (failed > 0) throw new UserError(`${failed} of ${results.length} runs did not finish (see the table above)`);
