@@ -34,22 +34,26 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** Bytes per element of every dtype this reader understands; the value type it widens to. */
-const DTYPES: Record<string, { bytes: number; wide: 'f32' | 'f64' }> = {
-  F64: { bytes: 8, wide: 'f64' },
-  F32: { bytes: 4, wide: 'f32' },
-  F16: { bytes: 2, wide: 'f32' },
-  BF16: { bytes: 2, wide: 'f32' },
-  I64: { bytes: 8, wide: 'f64' },
-  U64: { bytes: 8, wide: 'f64' },
-  I32: { bytes: 4, wide: 'f64' },
-  U32: { bytes: 4, wide: 'f64' },
-  I16: { bytes: 2, wide: 'f32' },
-  U16: { bytes: 2, wide: 'f32' },
-  I8: { bytes: 1, wide: 'f32' },
-  U8: { bytes: 1, wide: 'f32' },
-  BOOL: { bytes: 1, wide: 'f32' },
-};
+/**
+ * Bytes per element of every dtype this reader understands; the value type it widens to. A Map,
+ * not an object literal: a dtype read from the file such as "__proto__" or "constructor" must not
+ * find an inherited property.
+ */
+const DTYPES = new Map<string, { bytes: number; wide: 'f32' | 'f64' }>([
+  ['F64', { bytes: 8, wide: 'f64' }],
+  ['F32', { bytes: 4, wide: 'f32' }],
+  ['F16', { bytes: 2, wide: 'f32' }],
+  ['BF16', { bytes: 2, wide: 'f32' }],
+  ['I64', { bytes: 8, wide: 'f64' }],
+  ['U64', { bytes: 8, wide: 'f64' }],
+  ['I32', { bytes: 4, wide: 'f64' }],
+  ['U32', { bytes: 4, wide: 'f64' }],
+  ['I16', { bytes: 2, wide: 'f32' }],
+  ['U16', { bytes: 2, wide: 'f32' }],
+  ['I8', { bytes: 1, wide: 'f32' }],
+  ['U8', { bytes: 1, wide: 'f32' }],
+  ['BOOL', { bytes: 1, wide: 'f32' }],
+]);
 
 /** Largest header accepted (the reference implementation's limit is 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -86,6 +90,10 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     throw fail(`the header is not valid JSON (${(err as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw fail('the header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys; the reference reader refuses such a header, and
+  // so do we (a second "w" or a second "shape" would silently replace the first).
+  const duplicate = duplicateJsonKey(headerText);
+  if (duplicate !== null) throw fail(`the header holds the key ${JSON.stringify(duplicate)} twice in one object`);
 
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
@@ -103,9 +111,9 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     if (typeof value !== 'object' || value === null) throw fail(`tensor "${name}": entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (typeof dtype !== 'string') throw fail(`tensor "${name}": missing dtype`);
-    const info = DTYPES[dtype];
+    const info = DTYPES.get(dtype);
     if (!info) {
-      throw fileError(path, `tensor "${name}": dtype ${dtype} is not supported (supported: ${Object.keys(DTYPES).join(', ')})`);
+      throw fileError(path, `tensor "${name}": dtype ${dtype} is not supported (supported: ${[...DTYPES.keys()].join(', ')})`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw fail(`tensor "${name}": shape must be an array of non-negative integers`);
@@ -144,9 +152,46 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   return { tensors, metadata };
 }
 
+/**
+ * The first key that occurs twice in one object of `text`, which JSON.parse has already accepted
+ * (so only strings, nesting and commas need following), or null. Keys are compared decoded, so
+ * "w" and "\u0077" are the same key. A dozen lines of scanning; the npm JSON parsers that report
+ * duplicates build a whole syntax tree, which a 100 MB header does not need.
+ */
+export function duplicateJsonKey(text: string): string | null {
+  // One entry per open container: the keys seen so far (objects) or null (arrays).
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const keys = stack[stack.length - 1]!;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] instanceof Set;
+    }
+  }
+  return null;
+}
+
 /** Widens little-endian elements of `dtype` to a Float32Array or Float64Array (a fresh copy). */
 function decode(raw: Uint8Array, dtype: string): Float32Array | Float64Array {
-  const info = DTYPES[dtype];
+  const info = DTYPES.get(dtype)!;
   const n = raw.length / info.bytes;
   // A copy into a fresh ArrayBuffer is aligned, so typed views over it are allowed. (Not
   // raw.slice(): on a Node Buffer that is a view, not a copy.)
