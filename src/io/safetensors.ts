@@ -19,6 +19,7 @@
  * half-written file under the final name.
  */
 import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { fileError } from '../errors.js';
 
@@ -283,6 +284,11 @@ export function writeSafetensors(
   tensors: Map<string, { shape: number[]; data: Float32Array | Float64Array }>,
   metadata?: Record<string, string>,
 ): void {
+  // Model readers tell the format by the extension (io/model.ts): safetensors written under an
+  // .onnx name would later be read as a broken ONNX file.
+  if (extname(path).toLowerCase() === '.onnx') {
+    throw fileError(path, 'is named .onnx but safetensors would be written into it; name the file .safetensors');
+  }
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {

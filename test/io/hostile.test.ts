@@ -2,7 +2,7 @@
 // naming the file and the tensor, quickly and without allocating what its header merely claims.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -169,4 +169,13 @@ test('weights whose norm exceeds the largest double (so t1 could not be represen
   const path = join(dir, 'too-large.safetensors');
   writeSafetensors(path, new Map([['fc.weight', { shape: [2, 2], data: Float64Array.from([1e308, 1e308, 1e308, 1e308]) }]]));
   expectUserError(() => readModelLayers(path), /too-large\.safetensors: weight "fc\.weight" is too large to analyse: its norm exceeds the largest double/);
+});
+
+test('safetensors are never written under an .onnx name (readers tell the format by the extension)', () => {
+  const path = join(dir, 'x.onnx');
+  expectUserError(
+    () => writeSafetensors(path, new Map([['w', { shape: [1], data: new Float32Array(1) }]])),
+    /x\.onnx: is named \.onnx but safetensors would be written into it; name the file \.safetensors/,
+  );
+  assert.throws(() => readFileSync(path), /ENOENT/);
 });
