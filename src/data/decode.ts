@@ -7,9 +7,11 @@
  * decoders allocate what the header claims: a PNG claiming 2^31-1 x 2^31-1 pixels aborted node
  * inside zlib, and a 380 KB PNG of 20000 x 20000 took 3.5 GB. Refused are: a side above
  * MAX_IMAGE_SIDE; a PNG whose IDAT bytes cannot inflate to the pixels it declares (deflate never
- * exceeds about 1032 : 1); a JPEG whose coded data is too short to hold one bit per 8x8 block
- * of its declared size (every Huffman-coded block codes its DC coefficient). So what is allocated
- * stays within a fixed multiple of the file's size.
+ * exceeds about 1032 : 1), or that declares more than MAX_PIXELS_PER_BYTE pixels per IDAT byte
+ * beyond a megapixel; a JPEG whose coded data is too short to hold one bit per 8x8 block of its
+ * declared size (every Huffman-coded block codes its DC coefficient). So what is allocated stays
+ * within a fixed multiple of the file's size (about 2,600 times for PNG, 7,700 for JPEG: 512
+ * pixels per byte, 15 bytes per pixel in jpeg-js and here).
  */
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -27,6 +29,14 @@ export const MAX_IMAGE_SIDE = 4096;
 
 /** Largest ratio of inflated to deflated bytes accepted in a PNG (deflate's own limit is 1032 : 1). */
 const MAX_DEFLATE_RATIO = 1100;
+/**
+ * Pixels per compressed byte accepted in a PNG of more than FREE_PIXELS pixels: decoded, a pixel
+ * takes about 10 bytes (pngjs's RGBA, the RGB copy, the dataset's planes), so memory stays
+ * within a few thousand times the file. An 8-bit RGB image cannot pass 344 pixels per byte
+ * anyway; only near-uniform grey or 1-bit images over a megapixel are refused.
+ */
+const MAX_PIXELS_PER_BYTE = 256;
+const FREE_PIXELS = 2 ** 20;
 
 export interface ImageHeader {
   format: 'png' | 'jpeg';
@@ -43,7 +53,7 @@ function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && signature.every((b, i) => bytes[i] === b);
 }
 
-/** Bits per pixel of each PNG colour type at bit depth 1 (grey, -, RGB, palette, grey+alpha, -, RGBA). */
+/** Samples per pixel of each PNG colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA). */
 const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
 /** The PNG's IHDR size, and the bytes it inflates to and the IDAT bytes it holds. */
@@ -128,11 +138,16 @@ function checkDeclaredSize(bytes: Uint8Array, file: string): void {
   if ('inflated' in h && h.inflated > MAX_DEFLATE_RATIO * h.idat + 1024) {
     throw fileError(file, `declares ${h.width}x${h.height} pixels (${h.inflated} bytes once inflated) but holds only ${h.idat} bytes of compressed data (truncated or damaged?)`);
   }
+  if ('inflated' in h && h.width * h.height > MAX_PIXELS_PER_BYTE * h.idat + FREE_PIXELS) {
+    // possible for 1- to 8-bit grey images, but each pixel becomes 10 bytes once decoded
+    throw fileError(file, `declares ${h.width}x${h.height} pixels in only ${h.idat} bytes of compressed data; images over ${FREE_PIXELS} pixels may hold at most ${MAX_PIXELS_PER_BYTE} pixels per compressed byte`);
+  }
   if ('coded' in h) {
-    // one bit per 8x8 block at least, for the component at full resolution (a quarter of the
-    // blocks allows for any sampling factors)
+    // One coded bit per 8x8 block at least: every Huffman-coded block codes its DC coefficient
+    // (the standard tables take 6 bits for an empty luminance block), and the luminance
+    // component has a block for every 8x8 pixels.
     const blocks = Math.ceil(h.width / 8) * Math.ceil(h.height / 8);
-    if (8 * h.coded < blocks / 4) {
+    if (8 * h.coded < blocks) {
       throw fileError(file, `declares ${h.width}x${h.height} pixels but holds only ${h.coded} bytes of coded data, too few for that many 8x8 blocks (truncated or damaged?)`);
     }
   }

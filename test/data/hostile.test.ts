@@ -150,3 +150,22 @@ test('an empty training or test split, or images of zero size, are refused namin
   mkdirSync(join(root, 'test', 'a'), { recursive: true });
   await rejectsUser(loadDataset(`folder:${root}`, { cacheDir: tempDir('etf-cache') }), /test: holds no images; a dataset split needs at least one/);
 });
+
+test('a 1-bit PNG declaring 4096x4096 pixels in 2 KB is refused: decoded it would take 10 bytes a pixel', () => {
+  // 4096 rows of 1 filter byte + 512 bytes: 2.1 MB inflated, within deflate's ratio of 2 KB
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(4096, 0);
+  ihdr.writeUInt32BE(4096, 4);
+  ihdr[8] = 1; // bit depth 1
+  ihdr[9] = 0; // grey
+  const idat = deflateSync(Buffer.alloc(4096 * 513), { level: 9 });
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+  expectUserError(() => decodeImage(png, 'bilevel.png'), new RegExp(`bilevel\\.png: declares 4096x4096 pixels in only ${idat.length} bytes of compressed data; images over 1048576 pixels may hold at most 256 pixels per compressed byte`));
+  // the same image at 1024 x 1024 (a megapixel) decodes
+  const small = Buffer.alloc(13);
+  ihdr.copy(small);
+  small.writeUInt32BE(1024, 0);
+  small.writeUInt32BE(1024, 4);
+  const smallPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', small), chunk('IDAT', deflateSync(Buffer.alloc(1024 * 129))), chunk('IEND', new Uint8Array(0))]);
+  assert.equal(decodeImage(smallPng, 'small.png').width, 1024);
+});

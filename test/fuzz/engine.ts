@@ -40,9 +40,13 @@ const { onnx } = onnxProto;
 
 /** Memory every case may use whatever its input: node, the CLI's modules and the wasm engine. */
 export const MEMORY_BASE_BYTES = 256 * 2 ** 20;
-/** Memory allowed per byte of input on top of the base (deflate reaches about 1,032 : 1; the
- *  decoded, widened and copied arrays a few times that). */
-export const MEMORY_PER_INPUT_BYTE = 4096;
+/**
+ * Memory allowed per byte of input on top of the base. The readers' own limits give: gzip
+ * about 1,032 : 1, inflated and copied once; PNG at most 256 pixels per compressed byte at
+ * about 10 bytes a pixel decoded; JPEG at most 512 pixels per coded byte (one bit per 8x8
+ * block) at about 15 bytes a pixel in jpeg-js and the dataset (src/data/decode.ts).
+ */
+export const MEMORY_PER_INPUT_BYTE = 8192;
 
 export const KINDS = ['safetensors', 'onnx', 'idx', 'idx-gz', 'cifar', 'png', 'jpeg', 'yaml', 'json'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -191,13 +195,31 @@ function mutateSafetensorsHeader(bytes: Uint8Array, rng: Rng): { bytes: Uint8Arr
   } catch {
     return null;
   }
-  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  // mostly the layers (2-D and more), whose shapes the analysis uses
+  const all = Object.keys(header).filter((k) => k !== '__metadata__');
+  const layers = all.filter((k) => Array.isArray(header[k].shape) && (header[k].shape as unknown[]).length >= 2);
+  const names = layers.length > 0 && rng.int(4) !== 0 ? layers : all;
   if (names.length === 0) return null;
-  const name = rng.pick(names);
+  let name = rng.pick(names);
   const entry = header[name];
   let text: string;
   let what: string;
-  switch (rng.int(5)) {
+  switch (rng.int(6)) {
+    case 5: {
+      // a shape and offsets that agree: the file is valid, only what it declares is hostile
+      const shape = rng.pick([[0, 300_000_000], [0, 1e15], [1e15, 0], [3, 0, 2, 2], [1, 1, 1, 1, 1, 1, 1, 2], [1, 1], [2, 2, 2, 2, 2]]);
+      // a weight (not a mask, which is only read beside its weight)
+      const weights = layers.filter((k) => !k.endsWith('_mask'));
+      if (weights.length > 0) name = rng.pick(weights);
+      const dtype = typeof entry.dtype === 'string' && entry.dtype === 'F64' ? 'F64' : 'F32';
+      const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'F64' ? 8 : 4);
+      const end = buf.length - 8 - n;
+      header[name] = { dtype, shape, data_offsets: [end, end + bytes] };
+      const extra = Buffer.alloc(bytes);
+      for (let i = 0; i < bytes; i += 4) extra.writeFloatLE(rng.pick([1e38, -1, 0.5, 0, NaN, 3.5]), i);
+      const out = withHeader(buf, n, JSON.stringify(header), `consistent shape of ${name} -> [${shape.join(', ')}]`);
+      return { bytes: Buffer.concat([out.bytes, extra]), name: out.name };
+    }
     case 0: {
       const shape = [...(entry.shape as unknown[])];
       const v = rng.pick<unknown>([0, 1e15, -1, 3e8, 2 ** 31, 2 ** 53, 1.5, '3', null, 4000]);
@@ -271,7 +293,17 @@ function mutateOnnx(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; name: str
   if (inits.length === 0) return null;
   const t = rng.pick(inits);
   let what: string;
-  switch (rng.int(4)) {
+  switch (rng.int(5)) {
+    case 4: {
+      // dims that hold nothing, with no data: consistent, and hostile
+      t.dims = rng.pick([[1e15, 0], [4e9, 0], [0, 3e8], [3, 0, 2, 2]]);
+      if (t.dims.length === 2 && t.name.startsWith('conv')) t.dims = [...t.dims, 1, 1];
+      t.rawData = new Uint8Array(0);
+      t.floatData = [];
+      t.doubleData = [];
+      what = `dims of ${t.name} -> [${t.dims.join(', ')}], no data`;
+      break;
+    }
     case 0: {
       const dims = t.dims.map((d) => Number(d));
       dims[rng.int(Math.max(1, dims.length))] = rng.pick([0, -1, 1e15, 4e9, 2 ** 31, 1000, 7]);
@@ -523,7 +555,8 @@ function sizeOf(paths: string[]): number {
 export function prepareCase(kind: Kind, dir: string, rng: Rng): Prepared {
   const mutateFile = (path: string, specific: ((b: Uint8Array) => { bytes: Uint8Array; name: string } | null) | null): string => {
     const original = readFileSync(path);
-    const m = (specific && rng.int(2) === 0 ? specific(original) : null) ?? mutateBytes(original, rng);
+    // format-aware mutations three times in four: they reach the checks behind a valid header
+    const m = (specific && rng.int(4) !== 0 ? specific(original) : null) ?? mutateBytes(original, rng);
     writeFileSync(path, m.bytes);
     return m.name;
   };
