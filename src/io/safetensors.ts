@@ -104,6 +104,8 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     if (name === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('"__metadata__" is not an object');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        // assigning "__proto__" on a plain object would drop the entry (or change its prototype)
+        if (k === '__proto__') throw fail(`metadata key "${k}" is not allowed`);
         if (typeof v !== 'string') throw fail(`metadata "${k}" is not a string`);
         metadata[k] = v;
       }

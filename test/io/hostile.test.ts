@@ -179,3 +179,8 @@ test('safetensors are never written under an .onnx name (readers tell the format
   );
   assert.throws(() => readFileSync(path), /ENOENT/);
 });
+
+test('safetensors metadata keys "__proto__" and the like are refused, not silently dropped', () => {
+  const path = stFile('meta-proto.safetensors', '{"__metadata__":{"__proto__":"x","format":"pt"}}');
+  expectUserError(() => readSafetensors(path), /meta-proto\.safetensors: not a valid safetensors file: metadata key "__proto__" is not allowed/);
+});
