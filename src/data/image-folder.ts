@@ -115,7 +115,7 @@ function listFolder(root: string): Listing {
  * Decodes every image. Pixels go into [count, 3, H, W]; if every pixel of every image is grey
  * (R = G = B) the folder is kept as one channel [count, 1, H, W].
  */
-function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) => void): Omit<DecodedFolder, 'key'> {
+function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) => void, expect?: ExpectedSize): Omit<DecodedFolder, 'key'> {
   const total = listing.train.length + listing.test.length;
   let width = 0;
   let height = 0;
@@ -131,6 +131,9 @@ function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) =>
       // The header's size is checked against the folder's before the image is decoded (the
       // decoder allocates what the header claims).
       const header = readImageHeader(bytes, item.path);
+      if (expect && (header.width !== expect.width || header.height !== expect.height)) {
+        throw fileError(item.path, `is ${header.width}x${header.height} but ${expect.what} images are ${expect.width}x${expect.height}; load the folder as folder:${listing.root} instead`);
+      }
       if (firstFile !== '' && (header.width !== width || header.height !== height)) {
         throw fileError(item.path, `is ${header.width}x${header.height} but the other images are ${width}x${height} (e.g. ${firstFile}); all images must have one size`);
       }
@@ -187,6 +190,14 @@ function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) =>
   return { classes: listing.classes, shape, mean, std, train, test };
 }
 
+/** The image size a folder must have (e.g. 32x32 for cifar10), checked on each header before decoding. */
+export interface ExpectedSize {
+  width: number;
+  height: number;
+  /** what needs that size, for the message (e.g. "cifar10") */
+  what: string;
+}
+
 export interface LoadedImageFolder extends DecodedFolder {
   /** true when the pixels came from the cache */
   fromCache: boolean;
@@ -197,13 +208,13 @@ export interface LoadedImageFolder extends DecodedFolder {
  * Loads an image folder, from the cache in `cacheDir` when the folder has not changed since it
  * was decoded; otherwise decodes it and writes the cache (atomically).
  */
-export function loadImageFolder(root: string, opts: { cacheDir: string; onProgress?: (p: ImageFolderProgress) => void }): LoadedImageFolder {
+export function loadImageFolder(root: string, opts: { cacheDir: string; onProgress?: (p: ImageFolderProgress) => void; expect?: ExpectedSize }): LoadedImageFolder {
   const absRoot = resolve(root);
   const listing = listFolder(absRoot);
   const cacheFile = join(resolve(opts.cacheDir), `image-folder-${listing.key.slice(0, 32)}.bin`);
   const cached = readFolderCache(cacheFile, listing.key);
   if (cached) return { ...cached, fromCache: true, cacheFile };
-  const decoded: DecodedFolder = { key: listing.key, ...decodeFolder(listing, opts.onProgress) };
+  const decoded: DecodedFolder = { key: listing.key, ...decodeFolder(listing, opts.onProgress, opts.expect) };
   writeFolderCache(cacheFile, decoded);
   return { ...decoded, fromCache: false, cacheFile };
 }

@@ -169,3 +169,14 @@ test('a 1-bit PNG declaring 4096x4096 pixels in 2 KB is refused: decoded it woul
   const smallPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', small), chunk('IDAT', deflateSync(Buffer.alloc(1024 * 129))), chunk('IEND', new Uint8Array(0))]);
   assert.equal(decodeImage(smallPng, 'small.png').width, 1024);
 });
+
+test('an image folder loaded as cifar10 must be 32x32: a larger image is refused by its header, before any decoding', async () => {
+  const dataDir = tempDir('cifar-size');
+  const root = join(dataDir, 'cifar10-jpeg');
+  writePngFolder(root, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'], 1, 1, 32, 32);
+  writeFileSync(join(root, 'train', 'airplane', '000.png'), pngClaiming(4000, 4000, deflateSync(Buffer.alloc(4000 * 12001))));
+  await rejectsUser(
+    loadDataset('cifar10', { dataDir, cacheDir: tempDir('cifar-size-cache') }),
+    /airplane[/\\]000\.png: is 4000x4000 but cifar10 images are 32x32; load the folder as folder:.*cifar10-jpeg instead/,
+  );
+});
