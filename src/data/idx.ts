@@ -21,12 +21,6 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-/** Reads a file, gunzipping it when it starts with the gzip magic bytes (whatever its name). */
-export function readMaybeGzipped(file: string, maxOutputLength?: number): Uint8Array {
-  const bytes = readRaw(file);
-  return isGzip(bytes) ? gunzipBounded(bytes, file, maxOutputLength) : bytes;
-}
-
 function readRaw(file: string): Uint8Array {
   try {
     return readFileSync(file);
