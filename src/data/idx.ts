@@ -8,9 +8,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { fileError, UserError } from '../errors.js';
-import type { Split } from './types.js';
+import { MAX_SPLIT_BYTES, type Split } from './types.js';
 
 const UNSIGNED_BYTE = 0x08;
 
@@ -21,26 +21,65 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-/** Reads a file, gunzipping it when it starts with the gzip magic bytes (whatever its name). */
-export function readMaybeGzipped(file: string): Uint8Array {
-  let bytes: Uint8Array;
+function readRaw(file: string): Uint8Array {
   try {
-    bytes = readFileSync(file);
+    return readFileSync(file);
   } catch (err) {
     throw fileError(file, `cannot be read (${(err as Error).message})`);
   }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      return gunzipSync(bytes);
-    } catch (err) {
-      throw fileError(file, `is not a valid gzip file (${(err as Error).message})`);
-    }
-  }
-  return bytes;
 }
 
-/** Parses an IDX array of unsigned bytes with `ndims` dimensions; `file` names it in errors. */
-export function parseIdx(bytes: Uint8Array, file: string, ndims: 1 | 3): IdxArray {
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/**
+ * Inflates gzip bytes, stopping with an error once the output would pass `maxOutputLength`
+ * (zlib's own bound, so a bomb is never inflated past it).
+ */
+function gunzipBounded(bytes: Uint8Array, file: string, maxOutputLength?: number, tooLarge?: () => string): Uint8Array {
+  try {
+    return gunzipSync(bytes, maxOutputLength === undefined ? {} : { maxOutputLength });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw fileError(file, tooLarge ? tooLarge() : `inflates to more than ${maxOutputLength} bytes`);
+    }
+    throw fileError(file, `is not a valid gzip file (${(err as Error).message})`);
+  }
+}
+
+/** Compressed bytes inflated to find a gzipped IDX header (at most about 1,032 times as many come out). */
+const HEADER_PROBE_BYTES = 16384;
+
+/**
+ * Reads an IDX file of `ndims` dimensions, plain or gzipped. A gzipped file is inflated in two
+ * steps: first a short prefix, for the header; then the whole file with zlib's maxOutputLength
+ * set to the size that header promises, so a file that inflates to more (a gzip bomb: 1 MB
+ * that inflates to 1 GB) is stopped at the promised size. A header promising more than
+ * MAX_SPLIT_BYTES is refused before anything is inflated.
+ */
+export function readIdxFile(file: string, ndims: 1 | 3): IdxArray {
+  const bytes = readRaw(file);
+  if (!isGzip(bytes)) return parseIdx(bytes, file, ndims);
+  let prefix: Uint8Array;
+  try {
+    prefix = gunzipSync(bytes.subarray(0, HEADER_PROBE_BYTES), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch (err) {
+    throw fileError(file, `is not a valid gzip file (${(err as Error).message})`);
+  }
+  const headerBytes = 4 + 4 * ndims;
+  if (prefix.length < headerBytes) {
+    // a prefix this short means the whole file is; parseIdx names the fault
+    return parseIdx(gunzipBounded(bytes, file, headerBytes), file, ndims);
+  }
+  const { dims, payload } = idxHeader(prefix, file, ndims);
+  const total = headerBytes + payload;
+  const inflated = gunzipBounded(bytes, file, total, () => `inflates to more than the ${total} bytes its IDX header promises (${dims.join(' x ')} after a ${headerBytes}-byte header)`);
+  return parseIdx(inflated, file, ndims);
+}
+
+/** The sizes in an IDX header (magic number checked) and the data bytes they promise. */
+function idxHeader(bytes: Uint8Array, file: string, ndims: 1 | 3): { dims: number[]; payload: number } {
   const expectedMagic = (UNSIGNED_BYTE << 8) | ndims;
   const hex = (n: number) => '0x' + (n >>> 0).toString(16).padStart(8, '0');
   if (bytes.length < 4) throw fileError(file, `is truncated: ${bytes.length} bytes, too short for an IDX header`);
@@ -55,6 +94,16 @@ export function parseIdx(bytes: Uint8Array, file: string, ndims: 1 | 3): IdxArra
   const dims: number[] = [];
   for (let d = 0; d < ndims; d++) dims.push(view.getUint32(4 + 4 * d, false));
   const payload = dims.reduce((a, b) => a * b, 1);
+  if (payload > MAX_SPLIT_BYTES) {
+    throw fileError(file, `its IDX header promises ${dims.join(' x ')} = ${payload} data bytes, more than the ${MAX_SPLIT_BYTES} bytes a dataset file may hold`);
+  }
+  return { dims, payload };
+}
+
+/** Parses an IDX array of unsigned bytes with `ndims` dimensions; `file` names it in errors. */
+export function parseIdx(bytes: Uint8Array, file: string, ndims: 1 | 3): IdxArray {
+  const headerBytes = 4 + 4 * ndims;
+  const { dims, payload } = idxHeader(bytes, file, ndims);
   const found = bytes.length - headerBytes;
   if (found < payload) {
     throw fileError(file, `is truncated: the header promises ${dims.join(' x ')} = ${payload} data bytes but the file holds ${found}`);
@@ -70,9 +119,11 @@ export function parseIdx(bytes: Uint8Array, file: string, ndims: 1 | 3): IdxArra
  * is below `classes`. Returns the split and its image shape [1, H, W].
  */
 export function loadIdxSplit(imagesFile: string, labelsFile: string, classes: number): { split: Split; shape: [number, number, number] } {
-  const images = parseIdx(readMaybeGzipped(imagesFile), imagesFile, 3);
-  const labels = parseIdx(readMaybeGzipped(labelsFile), labelsFile, 1);
+  const images = readIdxFile(imagesFile, 3);
   const [count, H, W] = images.dims;
+  if (count === 0) throw fileError(imagesFile, 'holds no images; a dataset split needs at least one');
+  if (H === 0 || W === 0) throw fileError(imagesFile, `images of ${H}x${W} pixels; an image needs at least one`);
+  const labels = readIdxFile(labelsFile, 1);
   if (labels.dims[0] !== count) {
     throw new UserError(`${imagesFile} holds ${count} images but ${labelsFile} holds ${labels.dims[0]} labels; they must match`);
   }

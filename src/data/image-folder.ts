@@ -17,7 +17,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileError, UserError } from '../errors.js';
-import { decodeImage } from './decode.js';
+import { decodeImage, readImageHeader } from './decode.js';
+import { MAX_SPLIT_BYTES } from './types.js';
 import { readFolderCache, writeFolderCache, type DecodedFolder } from './folder-cache.js';
 import { channelStatistics } from './normalize.js';
 import type { Split } from './types.js';
@@ -25,6 +26,8 @@ import type { Split } from './types.js';
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
 
 interface Listing {
+  /** the folder, absolute */
+  root: string;
   classes: string[];
   /** [split][i] = { path, label } in load order */
   train: Array<{ path: string; label: number }>;
@@ -105,25 +108,36 @@ function listFolder(root: string): Listing {
   };
   const train = listPart('train');
   const test = listPart('test');
-  return { classes, train, test, key: hash.digest('hex') };
+  return { root, classes, train, test, key: hash.digest('hex') };
 }
 
 /**
  * Decodes every image. Pixels go into [count, 3, H, W]; if every pixel of every image is grey
  * (R = G = B) the folder is kept as one channel [count, 1, H, W].
  */
-function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) => void): Omit<DecodedFolder, 'key'> {
+function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) => void, expect?: ExpectedSize): Omit<DecodedFolder, 'key'> {
   const total = listing.train.length + listing.test.length;
   let width = 0;
   let height = 0;
   let firstFile = '';
   let allGrey = true;
   let done = 0;
-  const decodePart = (items: Array<{ path: string; label: number }>): Split => {
+  const decodePart = (items: Array<{ path: string; label: number }>, part: 'train' | 'test'): Split => {
     const labels = new Uint8Array(items.length);
     let images = new Uint8Array(0);
+    if (items.length === 0) throw fileError(join(listing.root, part), 'holds no images; a dataset split needs at least one');
     items.forEach((item, i) => {
-      const img = decodeImage(readFileSync(item.path), item.path);
+      const bytes = readFileSync(item.path);
+      // The header's size is checked against the folder's before the image is decoded (the
+      // decoder allocates what the header claims).
+      const header = readImageHeader(bytes, item.path);
+      if (expect && (header.width !== expect.width || header.height !== expect.height)) {
+        throw fileError(item.path, `is ${header.width}x${header.height} but ${expect.what} images are ${expect.width}x${expect.height}; load the folder as folder:${listing.root} instead`);
+      }
+      if (firstFile !== '' && (header.width !== width || header.height !== height)) {
+        throw fileError(item.path, `is ${header.width}x${header.height} but the other images are ${width}x${height} (e.g. ${firstFile}); all images must have one size`);
+      }
+      const img = decodeImage(bytes, item.path);
       if (firstFile === '') {
         width = img.width;
         height = img.height;
@@ -131,7 +145,13 @@ function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) =>
       } else if (img.width !== width || img.height !== height) {
         throw fileError(item.path, `is ${img.width}x${img.height} but the other images are ${width}x${height} (e.g. ${firstFile}); all images must have one size`);
       }
-      if (images.length === 0) images = new Uint8Array(items.length * 3 * height * width);
+      if (images.length === 0) {
+        const total = items.length * 3 * height * width;
+        if (total > MAX_SPLIT_BYTES) {
+          throw fileError(join(listing.root, part), `${items.length} images of ${width}x${height} would take ${total} bytes, more than the ${MAX_SPLIT_BYTES} bytes a dataset split may hold`);
+        }
+        images = new Uint8Array(total);
+      }
       // [H, W, 3] interleaved -> [3, H, W] planes
       const plane = height * width;
       const base = i * 3 * plane;
@@ -151,8 +171,8 @@ function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) =>
     });
     return { count: items.length, images, labels };
   };
-  let train = decodePart(listing.train);
-  let test = decodePart(listing.test);
+  let train = decodePart(listing.train, 'train');
+  let test = decodePart(listing.test, 'test');
   let channels = 3;
   if (allGrey) {
     const toGrey = (split: Split): Split => {
@@ -170,6 +190,14 @@ function decodeFolder(listing: Listing, onProgress?: (p: ImageFolderProgress) =>
   return { classes: listing.classes, shape, mean, std, train, test };
 }
 
+/** The image size a folder must have (e.g. 32x32 for cifar10), checked on each header before decoding. */
+export interface ExpectedSize {
+  width: number;
+  height: number;
+  /** what needs that size, for the message (e.g. "cifar10") */
+  what: string;
+}
+
 export interface LoadedImageFolder extends DecodedFolder {
   /** true when the pixels came from the cache */
   fromCache: boolean;
@@ -180,13 +208,13 @@ export interface LoadedImageFolder extends DecodedFolder {
  * Loads an image folder, from the cache in `cacheDir` when the folder has not changed since it
  * was decoded; otherwise decodes it and writes the cache (atomically).
  */
-export function loadImageFolder(root: string, opts: { cacheDir: string; onProgress?: (p: ImageFolderProgress) => void }): LoadedImageFolder {
+export function loadImageFolder(root: string, opts: { cacheDir: string; onProgress?: (p: ImageFolderProgress) => void; expect?: ExpectedSize }): LoadedImageFolder {
   const absRoot = resolve(root);
   const listing = listFolder(absRoot);
   const cacheFile = join(resolve(opts.cacheDir), `image-folder-${listing.key.slice(0, 32)}.bin`);
   const cached = readFolderCache(cacheFile, listing.key);
   if (cached) return { ...cached, fromCache: true, cacheFile };
-  const decoded: DecodedFolder = { key: listing.key, ...decodeFolder(listing, opts.onProgress) };
+  const decoded: DecodedFolder = { key: listing.key, ...decodeFolder(listing, opts.onProgress, opts.expect) };
   writeFolderCache(cacheFile, decoded);
   return { ...decoded, fromCache: false, cacheFile };
 }

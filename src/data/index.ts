@@ -121,7 +121,7 @@ function loadCifar10(dataDir: string, explicit: string | null, opts: LoadDataset
   const folderCandidates = explicit ? [explicit] : [join(dataDir, 'cifar10-jpeg'), join(dataDir, 'cifar10')];
   for (const dir of folderCandidates) {
     if (existsSync(dir) && isImageFolder(dir)) {
-      const loaded = loadImageFolder(dir, { cacheDir: resolveCacheDir(opts.cacheDir), onProgress: opts.onProgress });
+      const loaded = loadImageFolder(dir, { cacheDir: resolveCacheDir(opts.cacheDir), onProgress: opts.onProgress, expect: { width: 32, height: 32, what: 'cifar10' } });
       if (loaded.classes.join(',') !== CIFAR10_CLASSES.join(',') || loaded.shape.join('x') !== '3x32x32') {
         throw new UserError(`${dir}: an image folder used as cifar10 must have the 10 CIFAR-10 class folders (${CIFAR10_CLASSES.join(', ')}) of 32x32 colour images; found [${loaded.classes.join(', ')}] of ${loaded.shape.join('x')}; load it as folder:${dir} instead`);
       }

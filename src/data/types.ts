@@ -3,6 +3,12 @@
  * Pixels are kept as raw bytes (0..255) in [N, C, H, W] order; normalisation and noise are applied
  * when batches are written into engine buffers.
  */
+/**
+ * Most pixel bytes one split (or one dataset file) may hold: 2^32 - 1, the longest Uint8Array
+ * Node allows. A header that promises more is refused before anything is allocated.
+ */
+export const MAX_SPLIT_BYTES = 2 ** 32 - 1;
+
 export interface Split {
   /** number of examples */
   count: number;

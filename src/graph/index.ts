@@ -24,9 +24,33 @@ export { bipartiteStructure, toCsc, connectedComponents, degreeStats, edgeWeight
 export type { BipartiteStructure, CscStructure, Components, DegreeStats, EdgeWeights } from './bipartite.js';
 export { TIE_TOL, ZERO_TOL, combineComponents, type Spectrum } from './spectrum.js';
 
+/**
+ * The power of two that brings the largest edge weight into [1, 2), or 1 when it already lies
+ * within [2^-100, 2^100]. The spectrum squares weights (Gram products, norms) and the weighted
+ * degrees add them up: F64 weights near 1e308 would overflow to Infinity and ones near 1e-300
+ * underflow to 0, giving t1 = 0. Scaling by a power of two is exact in floating point, so the
+ * results, scaled back, are those of the exact computation; weights within the range are not
+ * touched at all, so ordinary layers give bit-for-bit the same numbers as before.
+ */
+function weightScale(w: EdgeWeights | null): number {
+  if (w === null) return 1;
+  let max = 0;
+  for (let e = 0; e < w.length; e++) if (w[e] > max) max = w[e];
+  if (max === 0 || (max >= 2 ** -100 && max <= 2 ** 100)) return 1;
+  return 2 ** -Math.floor(Math.log2(max));
+}
+
 /** Metrics of one weighting of an already built edge set (shared by the weightings of a layer). */
-function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeights | null, weighting: Weighting): GraphMetrics {
-  const deg = degreeStats(g, weights);
+function metricsOf(g: BipartiteStructure, comps: Components, unscaledWeights: EdgeWeights | null, weighting: Weighting): GraphMetrics {
+  const scale = weightScale(unscaledWeights);
+  let weights = unscaledWeights;
+  if (scale !== 1 && unscaledWeights !== null) {
+    weights = unscaledWeights instanceof Float32Array ? new Float32Array(unscaledWeights.length) : new Float64Array(unscaledWeights.length);
+    for (let e = 0; e < weights.length; e++) weights[e] = unscaledWeights[e] * scale;
+  }
+  const unscale = (x: number | null) => (x === null || scale === 1 ? x : x / scale);
+  const scaledDeg = degreeStats(g, weights);
+  const deg = { ...scaledDeg, weightedDL: unscale(scaledDeg.weightedDL), weightedDR: unscale(scaledDeg.weightedDR) };
   if (g.edges === 0) {
     return {
       weighting,
@@ -56,7 +80,8 @@ function metricsOf(g: BipartiteStructure, comps: Components, weights: EdgeWeight
   // Edges of weight exactly 0 belong to the graph (degrees, components) but not to B's support:
   // the spectrum's component split must use the support, or Perron-Frobenius would not apply.
   const spectralComps = hasZeroWeight(weights) ? connectedComponents(g, weights) : comps;
-  const { spectrum } = graphSpectrum(g, weights, spectralComps);
+  const scaled = graphSpectrum(g, weights, spectralComps).spectrum;
+  const spectrum = { ...scaled, t1: unscale(scaled.t1)!, t2: unscale(scaled.t2)!, sigma2: unscale(scaled.sigma2)! };
   const eb = eigenBound(spectrum.t1);
   const db = degreeBound(deg.dL, deg.dR);
   const dbWeighted = degreeBound(deg.weightedDL, deg.weightedDR);

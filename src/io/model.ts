@@ -82,9 +82,15 @@ export async function readModelLayers(path: string, maskPath: string | null = nu
     throw new UserError(`${path}: expected a model file ending in .safetensors or .onnx`);
   }
   if (layers.length === 0) {
-    throw fileError(path, 'no Linear or Conv weights found (looked for 2-D [out, in] and 4-D [c_out, c_in, kh, kw] tensors)');
+    throw fileError(path, 'no Linear or Conv weights found (looked for 2-D [out, in] and 3-D to 5-D [c_out, c_in, k...] tensors)');
   }
   for (const layer of layers) {
+    // A shape such as [0, 3e8] holds no values, yet its graph would have 3e8 vertices: the
+    // analysis allocates per vertex, so only layers with values (where outputs + inputs <=
+    // values + 1, i.e. memory proportional to the file) are analysed.
+    if (layer.weight.length === 0) {
+      throw fileError(path, `weight "${layer.name}" has shape [${layer.shape.join(', ')}], which holds no values; a layer needs at least one output and one input`);
+    }
     // a plain loop: findIndex's callback cost a quarter of a second on vgg19's 20M weights
     const w = layer.weight;
     let bad = -1;
@@ -95,9 +101,36 @@ export async function readModelLayers(path: string, maskPath: string | null = nu
       }
     }
     if (bad >= 0) throw fileError(path, `weight "${layer.name}" holds a non-finite value (${layer.weight[bad]}) at flat index ${bad}`);
+    // t1 <= the Frobenius norm: with a finite norm every spectral quantity is a finite double (the
+    // analysis scales huge and tiny weights by a power of two, src/graph/index.ts).
+    if (!Number.isFinite(frobeniusNorm(layer.weight))) {
+      throw fileError(path, `weight "${layer.name}" is too large to analyse: its norm exceeds the largest double (${Number.MAX_VALUE.toPrecision(4)}), so t1 could not be represented; scale the weights down`);
+    }
+    if (layer.mask) checkMaskValues(layer.mask, path, `${layer.name}_mask`);
   }
   if (maskPath !== null) applyMaskFile(layers, path, maskPath);
   return layers;
+}
+
+/** sqrt(sum of squares), computed on values scaled by the largest one so that squares do not overflow. */
+function frobeniusNorm(w: Float32Array | Float64Array): number {
+  let max = 0;
+  for (let k = 0; k < w.length; k++) max = Math.max(max, Math.abs(w[k]));
+  if (max === 0) return 0;
+  let s = 0;
+  for (let k = 0; k < w.length; k++) s += (w[k] / max) ** 2;
+  return Math.sqrt(s) * max;
+}
+
+/**
+ * A mask holds 0 (pruned) and 1 (kept) only: the graph counts every non-zero entry as an edge,
+ * so NaN or -3.5 would silently count as kept.
+ */
+function checkMaskValues(mask: Float32Array | Float64Array, file: string, tensor: string): void {
+  for (let k = 0; k < mask.length; k++) {
+    const v = mask[k];
+    if (v !== 0 && v !== 1) throw fileError(file, `mask "${tensor}" holds ${v} at flat index ${k}; a mask holds only 0 and 1`);
+  }
 }
 
 function applyMaskFile(layers: ModelLayer[], modelPath: string, maskPath: string): void {
@@ -113,6 +146,7 @@ function applyMaskFile(layers: ModelLayer[], modelPath: string, maskPath: string
     if (!sameShape(m.shape, layer.shape)) {
       throw fileError(maskPath, `mask "${key}" has shape [${m.shape.join(', ')}] but the weight "${layer.name}" in ${modelPath} has shape [${layer.shape.join(', ')}]`);
     }
+    checkMaskValues(m.data, maskPath, key);
     layer.mask = m.data;
     layer.maskSource = 'mask-file';
     matched++;

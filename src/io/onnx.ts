@@ -89,13 +89,25 @@ export function readOnnxWeights(path: string): OnnxWeight[] {
     if (weightName === undefined || !initialisers.has(weightName) || seen.has(weightName)) continue;
     const tensor = initialisers.get(weightName)!;
     const dims = tensor.dims.map((d) => Number(d));
+    // Conv weights of 3-5 dimensions (1-D to 3-D convolutions), as for safetensors (model.ts).
     if (op === 'Conv' ? dims.length < 3 : dims.length !== 2) continue;
-    seen.add(weightName);
-    let data = tensorData(tensor, path);
-    const count = dims.reduce((a, b) => a * b, 1);
-    if (data.length !== count) {
-      throw fileError(path, `initialiser "${weightName}": shape [${dims.join(', ')}] needs ${count} values but the tensor holds ${data.length}`);
+    if (op === 'Conv' && dims.length > 5) {
+      throw fileError(path, `Conv weight "${weightName}" has ${dims.length} dimensions; 1-D to 3-D convolutions (weights of 3 to 5 dimensions) are supported`);
     }
+    seen.add(weightName);
+    // Every check on the declared shape comes before the data is touched: a shape such as
+    // [1e15, 0] holds nothing, yet transposing it would loop 1e15 times.
+    const negative = dims.find((d) => !(d >= 0));
+    if (negative !== undefined) throw fileError(path, `initialiser "${weightName}": dimension ${negative} of shape [${dims.join(', ')}] is negative`);
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count === 0) {
+      throw fileError(path, `initialiser "${weightName}" has shape [${dims.join(', ')}], which holds no values; a layer needs at least one output and one input`);
+    }
+    const held = storedValues(tensor, path);
+    if (held.count !== count) {
+      throw fileError(path, `initialiser "${weightName}": shape [${dims.join(', ')}] needs ${count} values${held.bytes === null ? '' : ` (${count * held.width} bytes)`} but ${held.bytes === null ? `the tensor holds ${held.count}` : `raw_data holds ${held.bytes} bytes`}`);
+    }
+    let data = tensorData(tensor, path);
     let shape = dims;
     if (transpose) {
       data = transpose2d(data, dims[0], dims[1]);
@@ -111,6 +123,28 @@ function transpose2d(a: Float32Array | Float64Array, r: number, c: number): Floa
   const t = a instanceof Float32Array ? new Float32Array(a.length) : new Float64Array(a.length);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = a[i * c + j];
   return t;
+}
+
+/** Bytes per value of the supported data types. */
+const WIDTHS = new Map<number, number>([
+  [onnx.TensorProto.DataType.FLOAT, 4],
+  [onnx.TensorProto.DataType.DOUBLE, 8],
+  [onnx.TensorProto.DataType.FLOAT16, 2],
+  [onnx.TensorProto.DataType.BFLOAT16, 2],
+]);
+
+/**
+ * How many values an initialiser stores (raw_data bytes / width, or the typed field's length),
+ * without decoding them; bytes is raw_data's length (null for the typed fields).
+ */
+function storedValues(t: InstanceType<typeof onnx.TensorProto>, path: string): { count: number; bytes: number | null; width: number } {
+  const width = WIDTHS.get(t.dataType);
+  const external = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData && t.externalData.length > 0);
+  // tensorData throws the messages about external data and unsupported types
+  if (width === undefined || external) return { count: tensorData(t, path).length, bytes: null, width: 0 };
+  if (t.rawData && t.rawData.length > 0) return { count: t.rawData.length / width, bytes: t.rawData.length, width };
+  const typed = t.dataType === onnx.TensorProto.DataType.FLOAT ? t.floatData : t.dataType === onnx.TensorProto.DataType.DOUBLE ? t.doubleData : t.int32Data;
+  return { count: typed.length, bytes: null, width };
 }
 
 /** The values of a floating-point initialiser, widened to Float32 (FLOAT, FLOAT16, BFLOAT16) or Float64 (DOUBLE). */

@@ -19,6 +19,7 @@
  * half-written file under the final name.
  */
 import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { fileError } from '../errors.js';
 
@@ -34,22 +35,26 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** Bytes per element of every dtype this reader understands; the value type it widens to. */
-const DTYPES: Record<string, { bytes: number; wide: 'f32' | 'f64' }> = {
-  F64: { bytes: 8, wide: 'f64' },
-  F32: { bytes: 4, wide: 'f32' },
-  F16: { bytes: 2, wide: 'f32' },
-  BF16: { bytes: 2, wide: 'f32' },
-  I64: { bytes: 8, wide: 'f64' },
-  U64: { bytes: 8, wide: 'f64' },
-  I32: { bytes: 4, wide: 'f64' },
-  U32: { bytes: 4, wide: 'f64' },
-  I16: { bytes: 2, wide: 'f32' },
-  U16: { bytes: 2, wide: 'f32' },
-  I8: { bytes: 1, wide: 'f32' },
-  U8: { bytes: 1, wide: 'f32' },
-  BOOL: { bytes: 1, wide: 'f32' },
-};
+/**
+ * Bytes per element of every dtype this reader understands; the value type it widens to. A Map,
+ * not an object literal: a dtype read from the file such as "__proto__" or "constructor" must not
+ * find an inherited property.
+ */
+const DTYPES = new Map<string, { bytes: number; wide: 'f32' | 'f64' }>([
+  ['F64', { bytes: 8, wide: 'f64' }],
+  ['F32', { bytes: 4, wide: 'f32' }],
+  ['F16', { bytes: 2, wide: 'f32' }],
+  ['BF16', { bytes: 2, wide: 'f32' }],
+  ['I64', { bytes: 8, wide: 'f64' }],
+  ['U64', { bytes: 8, wide: 'f64' }],
+  ['I32', { bytes: 4, wide: 'f64' }],
+  ['U32', { bytes: 4, wide: 'f64' }],
+  ['I16', { bytes: 2, wide: 'f32' }],
+  ['U16', { bytes: 2, wide: 'f32' }],
+  ['I8', { bytes: 1, wide: 'f32' }],
+  ['U8', { bytes: 1, wide: 'f32' }],
+  ['BOOL', { bytes: 1, wide: 'f32' }],
+]);
 
 /** Largest header accepted (the reference implementation's limit is 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -86,6 +91,10 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     throw fail(`the header is not valid JSON (${(err as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw fail('the header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys; the reference reader refuses such a header, and
+  // so do we (a second "w" or a second "shape" would silently replace the first).
+  const duplicate = duplicateJsonKey(headerText);
+  if (duplicate !== null) throw fail(`the header holds the key ${JSON.stringify(duplicate)} twice in one object`);
 
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
@@ -95,6 +104,8 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     if (name === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('"__metadata__" is not an object');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        // assigning "__proto__" on a plain object would drop the entry (or change its prototype)
+        if (k === '__proto__') throw fail(`metadata key "${k}" is not allowed`);
         if (typeof v !== 'string') throw fail(`metadata "${k}" is not a string`);
         metadata[k] = v;
       }
@@ -103,9 +114,9 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     if (typeof value !== 'object' || value === null) throw fail(`tensor "${name}": entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (typeof dtype !== 'string') throw fail(`tensor "${name}": missing dtype`);
-    const info = DTYPES[dtype];
+    const info = DTYPES.get(dtype);
     if (!info) {
-      throw fileError(path, `tensor "${name}": dtype ${dtype} is not supported (supported: ${Object.keys(DTYPES).join(', ')})`);
+      throw fileError(path, `tensor "${name}": dtype ${dtype} is not supported (supported: ${[...DTYPES.keys()].join(', ')})`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw fail(`tensor "${name}": shape must be an array of non-negative integers`);
@@ -145,6 +156,43 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
 }
 
 /**
+ * The first key that occurs twice in one object of `text`, which JSON.parse has already accepted
+ * (so only strings, nesting and commas need following), or null. Keys are compared decoded, so
+ * "w" and "\u0077" are the same key. A dozen lines of scanning; the npm JSON parsers that report
+ * duplicates build a whole syntax tree, which a 100 MB header does not need.
+ */
+export function duplicateJsonKey(text: string): string | null {
+  // One entry per open container: the keys seen so far (objects) or null (arrays).
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const keys = stack[stack.length - 1]!;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1] instanceof Set;
+    }
+  }
+  return null;
+}
+
+/**
  * Widens little-endian elements of `dtype` to a Float32Array or Float64Array. F32 and F64 on a
  * little-endian host are views into the bytes read from the file when aligned (files written by
  * the safetensors library pad the header to 8 bytes, so they are): no copy, since copying tens of
@@ -152,7 +200,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
  * file's bytes belong to this read alone. Everything else is a fresh copy.
  */
 function decode(raw: Uint8Array, dtype: string): Float32Array | Float64Array {
-  const info = DTYPES[dtype];
+  const info = DTYPES.get(dtype)!;
   const n = raw.length / info.bytes;
   if (littleEndian && raw.byteOffset % info.bytes === 0) {
     if (dtype === 'F32') return new Float32Array(raw.buffer, raw.byteOffset, n);
@@ -248,6 +296,11 @@ export function writeSafetensors(
   tensors: Map<string, { shape: number[]; data: Float32Array | Float64Array }>,
   metadata?: Record<string, string>,
 ): void {
+  // Model readers tell the format by the extension (io/model.ts): safetensors written under an
+  // .onnx name would later be read as a broken ONNX file.
+  if (extname(path).toLowerCase() === '.onnx') {
+    throw fileError(path, 'is named .onnx but safetensors would be written into it; name the file .safetensors');
+  }
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
