@@ -318,7 +318,7 @@ test('killed with SIGKILL at many moments (mid-level, mid-write), the run still 
   const args = ['run', 'lenet-mnist', '--set', 'pruning.maxLevels=12', '--set', 'training.iterations=10', '--json', '--workspace', ws];
   const env = { STANDIN_LEVEL_DELAY_MS: '15' };
   let id = '';
-  for (const delayMs of [3, 10, 20, 30, 45, 60]) {
+  const killAfter = async (delayMs: number) => {
     const { exited } = start(args, env, (line, child) => {
       const e = decodeEvent(line);
       if (e.event !== 'run-start') return;
@@ -326,7 +326,19 @@ test('killed with SIGKILL at many moments (mid-level, mid-write), the run still 
       setTimeout(() => child.kill('SIGKILL'), delayMs);
     });
     await exited;
-  }
+  };
+  for (const delayMs of [3, 10, 20, 30, 45, 60]) await killAfter(delayMs);
+  // On a loaded machine a level can take longer than the last delay: kill later and later until
+  // some level has been stored (the resume below must have done work to replay), at most 6 times.
+  const storedLevels = () => {
+    const s = openStore(ws, { readonly: true });
+    try {
+      return id === '' ? 0 : s.levelRecords(id).length;
+    } finally {
+      s.close();
+    }
+  };
+  for (let delayMs = 120; storedLevels() === 0 && delayMs <= 120 * 2 ** 5; delayMs *= 2) await killAfter(delayMs);
   const last = cli(args, env);
   assert.equal(last.status, 0, last.stderr);
   // The kills left work to do, and some of it had been done.

@@ -25,6 +25,14 @@ function expectUserError(fn: () => unknown, pattern: RegExp): void {
   });
 }
 
+async function expectUserErrorAsync(fn: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(fn, (err: unknown) => {
+    assert.ok(err instanceof UserError, `expected a UserError, got ${err instanceof Error ? err.stack : String(err)}`);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
 /** A safetensors file from raw header text (or an object) and data bytes. */
 function stFile(name: string, header: unknown, data: Uint8Array = new Uint8Array(0)): string {
   const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
@@ -61,23 +69,23 @@ test('safetensors: a duplicate key anywhere in the header is refused, not "last 
   assert.deepEqual([...readSafetensors(ok).tensors.keys()], ['a', 'b']);
 });
 
-test('a layer whose shape holds no values ([0, 3e8], [0, 1e15]) is refused at once, before any graph is built', () => {
+test('a layer whose shape holds no values ([0, 3e8], [0, 1e15]) is refused at once, before any graph is built', async () => {
   for (const shape of [[0, 300_000_000], [0, 1e15], [1e15, 0], [5, 0, 3, 3]]) {
     const path = stFile(`empty-${shape.join('x')}.safetensors`, { w: { dtype: 'F32', shape, data_offsets: [0, 0] } });
     const started = Date.now();
-    expectUserError(() => readModelLayers(path), new RegExp(`empty-${shape.join('x')}\\.safetensors: weight "w" has shape \\[${shape.join(', ')}\\], which holds no values`));
+    await expectUserErrorAsync(() => readModelLayers(path), new RegExp(`empty-${shape.join('x')}\\.safetensors: weight "w" has shape \\[${shape.join(', ')}\\], which holds no values`));
     assert.ok(Date.now() - started < 2000, `${shape}: took ${Date.now() - started} ms`);
   }
 });
 
-test('masks must hold only 0 and 1: NaN, -3.5 and 0.5 are refused naming the file and the tensor', () => {
+test('masks must hold only 0 and 1: NaN, -3.5 and 0.5 are refused naming the file and the tensor', async () => {
   const weight = Float32Array.from([1, 2, 3, 4]);
   const model = join(dir, 'mask-model.safetensors');
   writeSafetensors(model, new Map([['fc.weight', { shape: [2, 2], data: weight }]]));
   for (const [label, bad] of [['nan', NaN], ['neg', -3.5], ['half', 0.5], ['inf', Infinity]] as const) {
     const maskPath = join(dir, `mask-${label}.safetensors`);
     writeSafetensors(maskPath, new Map([['fc.weight_mask', { shape: [2, 2], data: Float32Array.from([1, 0, bad, 1]) }]]));
-    expectUserError(() => readModelLayers(model, maskPath), new RegExp(`mask-${label}\\.safetensors: mask "fc\\.weight_mask" holds ${String(bad).replace('.', '\\.')} at flat index 2; a mask holds only 0 and 1`));
+    await expectUserErrorAsync(() => readModelLayers(model, maskPath), new RegExp(`mask-${label}\\.safetensors: mask "fc\\.weight_mask" holds ${String(bad).replace('.', '\\.')} at flat index 2; a mask holds only 0 and 1`));
   }
   // PyTorch's re-parametrisation keeps the mask in the model file: checked the same way.
   const reparam = join(dir, 'reparam-bad.safetensors');
@@ -85,11 +93,11 @@ test('masks must hold only 0 and 1: NaN, -3.5 and 0.5 are refused naming the fil
     ['fc.weight_orig', { shape: [2, 2], data: weight }],
     ['fc.weight_mask', { shape: [2, 2], data: Float32Array.from([1, NaN, 0, 1]) }],
   ]));
-  expectUserError(() => readModelLayers(reparam), /reparam-bad\.safetensors: mask "fc\.weight_mask" holds NaN at flat index 1/);
+  await expectUserErrorAsync(() => readModelLayers(reparam), /reparam-bad\.safetensors: mask "fc\.weight_mask" holds NaN at flat index 1/);
   // 0 and 1 of any dtype are fine (BOOL, U8, F64)
   const good = join(dir, 'mask-good.safetensors');
   writeSafetensors(good, new Map([['fc.weight_mask', { shape: [2, 2], data: Float64Array.from([1, 0, 0, 1]) }]]));
-  assert.deepEqual([...readModelLayers(model, good)[0].mask!], [1, 0, 0, 1]);
+  assert.deepEqual([...(await readModelLayers(model, good))[0].mask!], [1, 0, 0, 1]);
 });
 
 type Init = { name: string; dims: number[]; dataType: number; rawData?: Uint8Array; floatData?: number[] };
@@ -125,7 +133,7 @@ test('ONNX: empty, negative and oversized dims are refused before any data is to
   expectUserError(() => readOnnxWeights(raw), /raw-short\.onnx: initialiser "w": shape \[3, 3\] needs 9 values \(36 bytes\) but raw_data holds 8 bytes/);
 });
 
-test('ONNX and safetensors agree on Conv weights: 3-5 dimensions are layers, more are refused in ONNX and skipped in safetensors', () => {
+test('ONNX and safetensors agree on Conv weights: 3-5 dimensions are layers, more are refused in ONNX and skipped in safetensors', async () => {
   const k8 = onnxFile('conv8.onnx', 'Conv', { name: 'k', dims: [1, 1, 1, 1, 1, 1, 1, 2], dataType: 1, floatData: [1, 1] });
   expectUserError(() => readOnnxWeights(k8), /conv8\.onnx: Conv weight "k" has 8 dimensions; 1-D to 3-D convolutions \(weights of 3 to 5 dimensions\) are supported/);
   const k5 = onnxFile('conv5.onnx', 'Conv', { name: 'k', dims: [2, 1, 1, 1, 2], dataType: 1, floatData: [1, 0, 0, 1] });
@@ -135,10 +143,10 @@ test('ONNX and safetensors agree on Conv weights: 3-5 dimensions are layers, mor
     ['six', { shape: [1, 1, 1, 1, 1, 2], data: new Float32Array(2).fill(1) }],
     ['fc.weight', { shape: [2, 2], data: new Float32Array(4).fill(1) }],
   ]));
-  assert.deepEqual(readModelLayers(st).map((l) => l.name), ['fc.weight']);
+  assert.deepEqual((await readModelLayers(st)).map((l) => l.name), ['fc.weight']);
 });
 
-test('F64 weights near the largest double (1e307) and tiny ones (1e-300) give the dense SVD scaled, not t1 = 0', () => {
+test('F64 weights near the largest double (1e307) and tiny ones (1e-300) give the dense SVD scaled, not t1 = 0', async () => {
   const rows = 7;
   const cols = 9;
   const { mask, weight } = hashedLayer(rows, cols, 0.6, 11);
@@ -147,7 +155,7 @@ test('F64 weights near the largest double (1e307) and tiny ones (1e-300) give th
     const w = Float64Array.from(weight, (x, k) => (mask[k] !== 0 ? x * scale : 0));
     const path = join(dir, `scaled-${scale}.safetensors`);
     writeSafetensors(path, new Map([['fc.weight', { shape: [rows, cols], data: w }]]));
-    const [layer] = readModelLayers(path);
+    const [layer] = await readModelLayers(path);
     const a = analyzeLayer({ name: layer.name, kind: layer.kind, shape: layer.shape, weight: layer.weight, mask: layer.mask });
     const m = a.weighted;
     assert.ok(relClose(m.t1, reference.t1 * scale, 1e-8), `scale ${scale}: t1 ${m.t1} vs ${reference.t1 * scale}`);
@@ -165,10 +173,10 @@ test('F64 weights near the largest double (1e307) and tiny ones (1e-300) give th
   assert.ok(relClose(star.weighted.t1, Math.sqrt(3) * 1e308, 1e-12), `star t1 ${star.weighted.t1}`);
 });
 
-test('weights whose norm exceeds the largest double (so t1 could not be represented) are refused naming the weight', () => {
+test('weights whose norm exceeds the largest double (so t1 could not be represented) are refused naming the weight', async () => {
   const path = join(dir, 'too-large.safetensors');
   writeSafetensors(path, new Map([['fc.weight', { shape: [2, 2], data: Float64Array.from([1e308, 1e308, 1e308, 1e308]) }]]));
-  expectUserError(() => readModelLayers(path), /too-large\.safetensors: weight "fc\.weight" is too large to analyse: its norm exceeds the largest double/);
+  await expectUserErrorAsync(() => readModelLayers(path), /too-large\.safetensors: weight "fc\.weight" is too large to analyse: its norm exceeds the largest double/);
 });
 
 test('safetensors are never written under an .onnx name (readers tell the format by the extension)', () => {
