@@ -48,8 +48,13 @@ function gunzipBounded(bytes: Uint8Array, file: string, maxOutputLength?: number
   }
 }
 
-/** Compressed bytes inflated to find a gzipped IDX header (at most about 1,032 times as many come out). */
-const HEADER_PROBE_BYTES = 16384;
+/**
+ * Compressed prefixes inflated, in turn, to find a gzipped IDX header: 256 bytes hold the gzip
+ * and deflate headers of any ordinary file (a long file name stored in the gzip header may need
+ * the next). Each inflates to at most about 1,032 times its size, so the usual probe allocates
+ * about 260 KB, not the 16 MB a 16 KB prefix of a bomb gives.
+ */
+const HEADER_PROBES = [256, 4096, 16384];
 
 /**
  * Reads an IDX file of `ndims` dimensions, plain or gzipped. A gzipped file is inflated in two
@@ -61,13 +66,16 @@ const HEADER_PROBE_BYTES = 16384;
 export function readIdxFile(file: string, ndims: 1 | 3): IdxArray {
   const bytes = readRaw(file);
   if (!isGzip(bytes)) return parseIdx(bytes, file, ndims);
-  let prefix: Uint8Array;
-  try {
-    prefix = gunzipSync(bytes.subarray(0, HEADER_PROBE_BYTES), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-  } catch (err) {
-    throw fileError(file, `is not a valid gzip file (${(err as Error).message})`);
-  }
   const headerBytes = 4 + 4 * ndims;
+  let prefix: Uint8Array = new Uint8Array(0);
+  for (const probe of HEADER_PROBES) {
+    try {
+      prefix = gunzipSync(bytes.subarray(0, probe), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (err) {
+      throw fileError(file, `is not a valid gzip file (${(err as Error).message})`);
+    }
+    if (prefix.length >= headerBytes || probe >= bytes.length) break;
+  }
   if (prefix.length < headerBytes) {
     // a prefix this short means the whole file is; parseIdx names the fault
     return parseIdx(gunzipBounded(bytes, file, headerBytes), file, ndims);
