@@ -235,7 +235,7 @@ test('sweep: runs over worker processes, a failing run does not stop the others,
 test('sweep: killing the sweep process stops its workers at the next level; the rerun resumes', async () => {
   const ws = tmp('sweep-kill');
   const file = join(ws, 'sweep.yaml');
-  writeFileSync(file, ['base: lenet-mnist', 'set: { training.iterations: 10, pruning.maxLevels: 200 }', 'grid:', '  pruning.algorithm: [imp, random]', 'seeds: [0]'].join('\n'));
+  writeFileSync(file, ['base: lenet-mnist', 'set: { training.iterations: 10, pruning.maxLevels: 400 }', 'grid:', '  pruning.algorithm: [imp, random]', 'seeds: [0]'].join('\n'));
   const env = { STANDIN_LEVEL_DELAY_MS: '50' };
   let levels = 0;
   let workers: number[] = [];
@@ -258,8 +258,9 @@ test('sweep: killing the sweep process stops its workers at the next level; the 
       return false;
     }
   };
-  // 200 levels at 50 ms would keep an orphan busy for 10 s; a worker that notices must be gone in 3
-  const deadline = Date.now() + 3000;
+  // 400 levels at 50 ms would keep an orphan busy for 20 s; a worker that notices must be gone in
+  // 8 (it notices at its next level; a loaded 2-core machine can take seconds to get there)
+  const deadline = Date.now() + 8000;
   while (workers.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(workers.filter(alive), [], 'no worker outlives the sweep');
   const store = openStore(ws);
@@ -270,7 +271,7 @@ test('sweep: killing the sweep process stops its workers at the next level; the 
   const again = cli(['sweep', file, '--workers', '2', '--workspace', ws], { STANDIN_LEVEL_DELAY_MS: '0' });
   assert.equal(again.status, 0, again.stderr);
   const after = openStore(ws);
-  assert.deepEqual(after.listRuns().map((r) => [r.status, r.levels]), [['done', 201], ['done', 201]]);
+  assert.deepEqual(after.listRuns().map((r) => [r.status, r.levels]), [['done', 401], ['done', 401]]);
   after.close();
 });
 
