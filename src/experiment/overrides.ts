@@ -59,20 +59,20 @@ export const MAX_CONFIG_DEPTH = 32;
  * would only overflow the stack of whatever reads it next). Iterative, so any depth is safe here.
  */
 export function checkReservedKeys(value: unknown, source: string): void {
-  const todo: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
-  while (todo.length > 0) {
-    const { value: v, path, depth } = todo.pop()!;
+  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
+  while (pending.length > 0) {
+    const { value: v, path, depth } = pending.pop()!;
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= MAX_CONFIG_DEPTH) throw new UserError(`${source}: ${path || 'the config'} nests deeper than ${MAX_CONFIG_DEPTH} levels; a config needs a few`);
     if (Array.isArray(v)) {
-      v.forEach((item, i) => todo.push({ value: item, path: `${path}[${i}]`, depth: depth + 1 }));
+      v.forEach((item, i) => pending.push({ value: item, path: `${path}[${i}]`, depth: depth + 1 }));
       continue;
     }
     for (const key of Object.keys(v)) {
       const full = path ? `${path}.${key}` : key;
       const bad = key.split('.').find((part) => RESERVED_KEYS.has(part));
       if (bad !== undefined) throw new UserError(`${source}: key "${full}": ${reservedKeyProblem(bad)}`);
-      todo.push({ value: (v as Record<string, unknown>)[key], path: full, depth: depth + 1 });
+      pending.push({ value: (v as Record<string, unknown>)[key], path: full, depth: depth + 1 });
     }
   }
 }

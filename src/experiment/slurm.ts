@@ -341,7 +341,7 @@ export function submitSweep(plan: SweepPlan, opts: { workspace: string; slurm: S
   const workspace = resolve(opts.workspace);
   const submissions = readSubmissions(workspace);
   const queued = opts.dryRun && submissions.length === 0 ? new Map<string, QueuedTask>() : queuedRuns(submissions, queuedTasks([...new Set(submissions.map((s) => s.job))]));
-  const todo: SweepRun[] = [];
+  const toSubmit: SweepRun[] = [];
   const skipped: SubmitResult['skipped'] = [];
   for (const run of plan.runs) {
     const q = queued.get(run.id);
@@ -352,16 +352,16 @@ export function submitSweep(plan: SweepPlan, opts: { workspace: string; slurm: S
     const stored = bestStored(workspace, run.id);
     if (stored?.status === 'done') skipped.push({ run, why: 'done' });
     else if (stored?.held) skipped.push({ run, why: 'running here outside SLURM (ramanujan run or sweep)' });
-    else todo.push(run);
+    else toSubmit.push(run);
   }
-  if (todo.length === 0) return { script: null, job: null, submitted: [], skipped };
-  const script = batchScript({ sweep: plan.name, workspace, runs: todo, command: opts.command ?? currentCommand(), options: opts.slurm, gpus: gpusFor(todo, opts.slurm) });
-  if (opts.dryRun) return { script, job: null, submitted: todo, skipped };
+  if (toSubmit.length === 0) return { script: null, job: null, submitted: [], skipped };
+  const script = batchScript({ sweep: plan.name, workspace, runs: toSubmit, command: opts.command ?? currentCommand(), options: opts.slurm, gpus: gpusFor(toSubmit, opts.slurm) });
+  if (opts.dryRun) return { script, job: null, submitted: toSubmit, skipped };
 
   mkdirSync(join(workspace, SLURM_DIR, 'runs'), { recursive: true });
   mkdirSync(join(workspace, SLURM_DIR, 'logs'), { recursive: true });
   mkdirSync(join(workspace, SHARDS_DIR), { recursive: true });
-  for (const run of todo) {
+  for (const run of toSubmit) {
     const request = { id: run.id, label: run.label, preset: run.preset, config: run.config };
     writeFileAtomic(requestFile(workspace, run.id), [`${JSON.stringify(request, null, 2)}\n`]);
   }
@@ -370,9 +370,9 @@ export function submitSweep(plan: SweepPlan, opts: { workspace: string; slurm: S
   const job = r.stdout.trim().split(';')[0];
   if (!/^\d+$/.test(job)) throw new UserError(`sbatch printed "${r.stdout.trim()}", expected a job id`);
   writeFileAtomic(join(workspace, SLURM_DIR, `job-${job}.sbatch`), [script]);
-  const line: Submission = { job, submitted: new Date().toISOString(), sweep: plan.name, runs: todo.map((t) => t.id) };
+  const line: Submission = { job, submitted: new Date().toISOString(), sweep: plan.name, runs: toSubmit.map((t) => t.id) };
   appendFileSync(join(workspace, SLURM_DIR, 'jobs.jsonl'), `${JSON.stringify(line)}\n`);
-  return { script, job, submitted: todo, skipped };
+  return { script, job, submitted: toSubmit, skipped };
 }
 
 // ---------------------------------------------------------------------------------------------

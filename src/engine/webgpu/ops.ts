@@ -32,6 +32,16 @@ function atStart(a: View, what: string): void {
   if (a.offset !== 0) throw new Error(`webgpu kernels: ${what} must start at offset 0`);
 }
 
+/** Binds batch norm's per-channel arguments ([C] each, from offset 0) under their WGSL names. */
+function bindPerChannel(tensors: Record<string, GpuTensor>, C: number, args: Record<string, Arg>): void {
+  for (const [name, a] of Object.entries(args)) {
+    const v = view(a);
+    need(v, C, name);
+    atStart(v, name);
+    tensors[name] = v.tensor;
+  }
+}
+
 function sameElements(a: View, b: View): boolean {
   return a.tensor === b.tensor && a.offset === b.offset;
 }
@@ -412,12 +422,7 @@ export class WebGpuOps {
     if (N * S < 2) throw new Error('webgpu kernels: batch norm in training mode needs more than 1 value per channel');
     const perChannel = { Gamma: gamma, Beta: beta, RunMean: runningMean, RunVar: runningVar, SaveMean: saveMean, SaveInvStd: saveInvStd };
     const tensors: Record<string, GpuTensor> = { X: xv.tensor, Y: yv.tensor };
-    for (const [name, a] of Object.entries(perChannel)) {
-      const v = view(a);
-      need(v, C, name);
-      atStart(v, name);
-      tensors[name] = v.tensor;
-    }
+    bindPerChannel(tensors, C, perChannel);
     this.rt.dispatch(k.batchNormTrainDef, tensors, { N, C, S, eps, momentum, xOff: xv.offset, yOff: yv.offset }, [C]);
   }
 
@@ -426,12 +431,7 @@ export class WebGpuOps {
     need(xv, N * C * S, 'x');
     need(yv, N * C * S, 'y');
     const tensors: Record<string, GpuTensor> = { X: xv.tensor, Y: yv.tensor };
-    for (const [name, a] of Object.entries({ Gamma: gamma, Beta: beta, RunMean: runningMean, RunVar: runningVar })) {
-      const v = view(a);
-      need(v, C, name);
-      atStart(v, name);
-      tensors[name] = v.tensor;
-    }
+    bindPerChannel(tensors, C, { Gamma: gamma, Beta: beta, RunMean: runningMean, RunVar: runningVar });
     this.rt.dispatch(k.batchNormEvalDef, tensors, { len: N * C * S, C, S, eps, xOff: xv.offset, yOff: yv.offset }, groups1d(N * C * S));
   }
 
@@ -442,12 +442,7 @@ export class WebGpuOps {
     const xv = view(x), dyv = view(dy), dxv = view(dx);
     for (const [v, name] of [[xv, 'x'], [dyv, 'dy'], [dxv, 'dx']] as const) need(v, N * C * S, name);
     const tensors: Record<string, GpuTensor> = { X: xv.tensor, DY: dyv.tensor, DX: dxv.tensor };
-    for (const [name, a] of Object.entries({ Gamma: gamma, SaveMean: saveMean, SaveInvStd: saveInvStd, DGamma: dGamma, DBeta: dBeta })) {
-      const v = view(a);
-      need(v, C, name);
-      atStart(v, name);
-      tensors[name] = v.tensor;
-    }
+    bindPerChannel(tensors, C, { Gamma: gamma, SaveMean: saveMean, SaveInvStd: saveInvStd, DGamma: dGamma, DBeta: dBeta });
     this.rt.dispatch(k.batchNormBackwardDef, tensors, { N, C, S, xOff: xv.offset, dyOff: dyv.offset, dxOff: dxv.offset }, [C]);
   }
 
@@ -459,12 +454,7 @@ export class WebGpuOps {
     const xv = view(x), dyv = view(dy), dxv = view(dx);
     for (const [v, name] of [[xv, 'x'], [dyv, 'dy'], [dxv, 'dx']] as const) need(v, N * C * S, name);
     const tensors: Record<string, GpuTensor> = { X: xv.tensor, DY: dyv.tensor, DX: dxv.tensor };
-    for (const [name, a] of Object.entries({ Gamma: gamma, RunMean: runningMean, RunVar: runningVar, DGamma: dGamma, DBeta: dBeta })) {
-      const v = view(a);
-      need(v, C, name);
-      atStart(v, name);
-      tensors[name] = v.tensor;
-    }
+    bindPerChannel(tensors, C, { Gamma: gamma, RunMean: runningMean, RunVar: runningVar, DGamma: dGamma, DBeta: dBeta });
     this.rt.dispatch(k.batchNormEvalBackwardDef, tensors, { N, C, S, eps, xOff: xv.offset, dyOff: dyv.offset, dxOff: dxv.offset }, [C]);
   }
 
