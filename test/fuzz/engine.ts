@@ -30,7 +30,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, crc32 } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import onnxProto from 'onnx-proto';
 import { PNG } from 'pngjs';
@@ -430,17 +430,6 @@ function imageSeed(dir: string, rng: Rng, format: 'png' | 'jpeg'): string[] {
   return files;
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** Sets a PNG's IHDR width/height (fixing the chunk's CRC) or a JPEG's SOF height/width. */
 function mutateImageSize(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; name: string } | null {
