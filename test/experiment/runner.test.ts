@@ -9,25 +9,14 @@ import { referenceKernels } from '../../src/engine/reference.js';
 import { createModel } from '../../src/models/zoo.js';
 import { exportLevel } from '../../src/cli/commands/export.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import type { LevelEvent, RunDoneEvent, RunStartEvent } from '../../src/experiment/events.js';
+import type { LevelEvent, RunStartEvent } from '../../src/experiment/events.js';
 import { runId } from '../../src/experiment/run-id.js';
-import { executeRun, type RunEnvironment, type RunReporter } from '../../src/experiment/runner.js';
+import { executeRun, type RunEnvironment } from '../../src/experiment/runner.js';
 import { parseExperimentConfig, type ExperimentConfig } from '../../src/experiment/schema.js';
 import { openStore } from '../../src/experiment/store.js';
-import { standInEnvironment, standInLoop, withoutTimings } from './stand-in.js';
+import { recorder, standInEnvironment, standInLoop, withoutTimings } from './stand-in.js';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `rlth-${name}-`));
-
-function recorder() {
-  const events: Array<RunStartEvent | LevelEvent | RunDoneEvent> = [];
-  const reporter: RunReporter = {
-    runStart: (e) => void events.push(e),
-    level: (e) => void events.push(e),
-    progress: () => {},
-    runDone: (e) => void events.push(e),
-  };
-  return { events, reporter };
-}
 
 function countingEnvironment(env: RunEnvironment) {
   let calls = 0;

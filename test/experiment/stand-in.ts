@@ -13,7 +13,8 @@ import type { GraphMetrics, LayerVerdicts } from '../../src/graph/types.js';
 import type { LotteryConfig } from '../../src/prune/config.js';
 import type { Algorithm1Decision, LayerLevelRecord, LevelRecord } from '../../src/prune/records.js';
 import type { LotteryCheckpoint } from '../../src/experiment/checkpoints.js';
-import type { LoopDeps, LoopOptions, RunEnvironment } from '../../src/experiment/runner.js';
+import type { LoopDeps, LoopOptions, RunEnvironment, RunReporter } from '../../src/experiment/runner.js';
+import type { LevelEvent, RunDoneEvent, RunStartEvent } from '../../src/experiment/events.js';
 
 const LAYERS = [
   { name: 'fc1.weight', kind: 'linear' as const, shape: [8, 12] },
@@ -221,4 +222,16 @@ export function standInEnvironment(options: StandInOptions = {}): RunEnvironment
 /** A level record without its wall-clock timings (which differ between runs). */
 export function withoutTimings(records: LevelRecord[]): Array<Omit<LevelRecord, 'timings'>> {
   return records.map(({ timings: _t, ...rest }) => rest);
+}
+
+/** A run reporter that keeps the run-start, level and run-done events in order (progress dropped). */
+export function recorder() {
+  const events: Array<RunStartEvent | LevelEvent | RunDoneEvent> = [];
+  const reporter: RunReporter = {
+    runStart: (e) => void events.push(e),
+    level: (e) => void events.push(e),
+    progress: () => {},
+    runDone: (e) => void events.push(e),
+  };
+  return { events, reporter };
 }

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
-import type { LevelEvent, RunDoneEvent, RunStartEvent } from '../../src/experiment/events.js';
+import type { RunStartEvent } from '../../src/experiment/events.js';
 import { resolveRun } from '../../src/experiment/resolve.js';
 import { runId } from '../../src/experiment/run-id.js';
-import { executeRun, type RunReporter } from '../../src/experiment/runner.js';
+import { executeRun } from '../../src/experiment/runner.js';
 import { openStore } from '../../src/experiment/store.js';
-import { standInEnvironment, withoutTimings } from './stand-in.js';
+import { recorder, standInEnvironment, withoutTimings } from './stand-in.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/stores/v1-standin', import.meta.url));
 const DONE = { id: '3d21d5a9fa7b01fa', overrides: [{ key: 'pruning.maxLevels', value: 2 }, { key: 'pruning.bound', value: true }] };
@@ -26,17 +26,6 @@ function copyFixture(): string {
   const ws = join(mkdtempSync(join(tmpdir(), 'rlth-upgrade-')), 'ws');
   cpSync(FIXTURE, ws, { recursive: true });
   return ws;
-}
-
-function recorder() {
-  const events: Array<RunStartEvent | LevelEvent | RunDoneEvent> = [];
-  const reporter: RunReporter = {
-    runStart: (e) => void events.push(e),
-    level: (e) => void events.push(e),
-    progress: () => {},
-    runDone: (e) => void events.push(e),
-  };
-  return { events, reporter };
 }
 
 async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
