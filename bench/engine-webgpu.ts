@@ -13,6 +13,8 @@
  *   with a new batch uploaded every step and the loss read back every 100 steps; projected from
  *   the steps timed (the note says how many).
  * - conv4_submits_per_step: queue submits per step of that level run (the batching at work).
+ * - the GEMM tiles compared: every sgemm figure, conv6_train and vgg19_train again with the tile
+ *   fixed at 64 and at 128 (suffixes `_t64`, `_t128`); the figures above use the 'auto' choice.
  * With --quick every figure is measured on small sizes under other names (`_quick`),
  * so that llvmpipe (about 2 GFLOPS) can check the suite works; those are not GPU figures.
  */
@@ -49,11 +51,12 @@ function randomData(n: number, seed: number): Float32Array {
   return a;
 }
 
-async function sgemmFigures(ctx: BenchContext, k: WebGpuKernels): Promise<void> {
+async function sgemmFigures(ctx: BenchContext, k: WebGpuKernels, tileSuffix = ''): Promise<void> {
   const shapes: Array<[string, number, number, number]> = ctx.quick
     ? [['sgemm_256_quick', 256, 256, 256], ['sgemm_64x960x576_quick', 64, 960, 576]]
     : [['sgemm_4096', 4096, 4096, 4096], ['sgemm_64x61440x576', 64, 61440, 576], ['sgemm_128x15360x1152', 128, 15360, 1152], ['sgemm_60x300x784', 60, 300, 784]];
-  for (const [name, M, N, K] of shapes) {
+  for (const [shapeName, M, N, K] of shapes) {
+    const name = `${shapeName}${tileSuffix}`;
     const A = k.tensor(M * K), B = k.tensor(K * N), C = k.tensor(M * N);
     k.upload(A, randomData(M * K, 1));
     k.upload(B, randomData(K * N, 2));
@@ -99,10 +102,10 @@ function benchModel(k: WebGpuKernels, c: { model: ModelName; inputShape: [number
   return model;
 }
 
-async function trainingFigures(ctx: BenchContext, k: WebGpuKernels): Promise<void> {
+async function trainingFigures(ctx: BenchContext, k: WebGpuKernels, tileSuffix = '', only?: string[]): Promise<void> {
   const cifar: [number, number, number] = ctx.quick ? [3, 8, 8] : [3, 32, 32];
   const batch = ctx.quick ? 4 : 60;
-  const suffix = ctx.quick ? '_quick' : '';
+  const suffix = `${ctx.quick ? '_quick' : ''}${tileSuffix}`;
   const cases: TrainCase[] = [
     { name: 'lenet_train_d100', model: 'lenet-300-100', inputShape: [1, 28, 28], batch, density: 1 },
     { name: 'lenet_train_d5', model: 'lenet-300-100', inputShape: [1, 28, 28], batch, density: 0.05 },
@@ -112,6 +115,7 @@ async function trainingFigures(ctx: BenchContext, k: WebGpuKernels): Promise<voi
     { name: 'vgg19_train', model: 'vgg19', inputShape: ctx.quick ? [3, 16, 16] : [3, 32, 32], batch: ctx.quick ? 2 : 64, density: 1 },
   ];
   for (const c of cases) {
+    if (only !== undefined && !only.includes(c.name)) continue;
     const model = benchModel(k, c);
     const optimizer = createOptimizer(model, adam(c.batch));
     const size = c.inputShape[0] * c.inputShape[1] * c.inputShape[2];
@@ -184,5 +188,17 @@ export async function run(ctx: BenchContext): Promise<void> {
     await levelFigure(ctx, k);
   } finally {
     await k.close();
+  }
+  // The two GEMM tiles side by side (the figures above use 'auto', wgsl.ts gemmTileFor): the
+  // products and the two nets with products large enough for auto to take the 128 tile.
+  for (const tile of [64, 128] as const) {
+    const fixed = await createWebGpuKernels({ gemmTile: tile });
+    if (fixed === null) break;
+    try {
+      await sgemmFigures(ctx, fixed, `_t${tile}`);
+      await trainingFigures(ctx, fixed, `_t${tile}`, ['conv6_train', 'vgg19_train']);
+    } finally {
+      await fixed.close();
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Every WGSL kernel of the webgpu backend against the reference backend (src/engine/reference.ts)
- * on small odd shapes (not multiples of the 64x64 GEMM tile or the 256-thread workgroups), through
+ * on small odd shapes (not multiples of the 64x64 or 128x128 GEMM tiles or the 256-thread workgroups), through
  * the engine contract (Tensor handles, upload, download). Runs on a hardware GPU when present and
  * otherwise on Mesa's llvmpipe (about 2 GFLOPS, so shapes stay small); see webgpu-setup.ts for what
  * happens where there is no adapter at all.
@@ -12,6 +12,8 @@ import { convOutputSize, type Conv2dGeometry, type Tensor } from '../../src/engi
 import { assertClose, seeded } from './helpers.js';
 import { randomFloats, randomMaskArray, webgpuForTests } from './webgpu-setup.js';
 import { splitKCount } from '../../src/engine/webgpu/ops.js';
+import { gemmTileFor } from '../../src/engine/webgpu/wgsl.js';
+import { createWebGpuKernels } from '../../src/engine/webgpu/index.js';
 
 const ref = referenceKernels();
 /** A reference tensor over a host array (the reference computes in place on it). */
@@ -26,36 +28,114 @@ if (gpu !== null) {
   });
 
   const k = gpu;
-  /** A device tensor holding `data`. */
-  const put = (data: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): Tensor => {
-    const t = k.tensor(data.length, dtype);
-    k.upload(t, data);
+  /** A tensor of `kernels` holding `data`. */
+  const putOn = (kernels: typeof gpu, data: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): Tensor => {
+    const t = kernels.tensor(data.length, dtype);
+    kernels.upload(t, data);
     return t;
   };
+  const put = (data: ArrayLike<number>, dtype: 'f32' | 'i32' = 'f32'): Tensor => putOn(k, data, dtype);
   const get = (t: Tensor): Promise<Float32Array> => k.download(t);
 
-  describe(`webgpu kernels on ${gpu.adapter.device || gpu.adapter.description}`, () => {
-    it('webgpu sgemm: odd shapes, all transpose variants, alpha and beta (beta = 0 ignores NaN in C)', async () => {
-      const shapes: Array<[number, number, number]> = [[1, 1, 1], [5, 7, 3], [13, 17, 9], [3, 130, 4], [65, 66, 67], [70, 5, 129]];
-      for (const [M, N, K] of shapes) {
-        const rand = seeded(M * 1000 + N * 10 + K);
-        for (const transA of [false, true]) {
-          for (const transB of [false, true]) {
-            for (const [alpha, beta] of [[1, 0], [0.7, 1], [-1.5, 0.5]]) {
-              const A = randomFloats(M * K, rand);
-              const B = randomFloats(K * N, rand);
-              const C = randomFloats(M * N, rand);
-              if (beta === 0) C.fill(NaN);
-              const expected = C.slice();
-              ref.sgemm(transA, transB, M, N, K, alpha, w(A), w(B), beta, w(expected));
-              const tA = put(A), tB = put(B), tC = put(C);
-              k.sgemm(transA, transB, M, N, K, alpha, tA, tB, beta, tC);
-              assertClose(await get(tC), expected, TOL, `${M}x${N}x${K} tA=${transA} tB=${transB} alpha=${alpha} beta=${beta}`);
-              for (const t of [tA, tB, tC]) k.free(t);
-            }
+  /** sgemm on `kernels` against the reference for every shape, transpose variant and (alpha, beta). */
+  const checkSgemm = async (kernels: typeof gpu, shapes: Array<[number, number, number]>): Promise<void> => {
+    for (const [M, N, K] of shapes) {
+      const rand = seeded(M * 1000 + N * 10 + K);
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const [alpha, beta] of [[1, 0], [0.7, 1], [-1.5, 0.5]]) {
+            const A = randomFloats(M * K, rand);
+            const B = randomFloats(K * N, rand);
+            const C = randomFloats(M * N, rand);
+            if (beta === 0) C.fill(NaN);
+            const expected = C.slice();
+            ref.sgemm(transA, transB, M, N, K, alpha, w(A), w(B), beta, w(expected));
+            const tA = putOn(kernels, A), tB = putOn(kernels, B), tC = putOn(kernels, C);
+            kernels.sgemm(transA, transB, M, N, K, alpha, tA, tB, beta, tC);
+            assertClose(await kernels.download(tC), expected, TOL, `${M}x${N}x${K} tA=${transA} tB=${transB} alpha=${alpha} beta=${beta}`);
+            for (const t of [tA, tB, tC]) kernels.free(t);
           }
         }
       }
+    }
+  };
+
+  /** masked Linear (forward with and without bias, both backward products) on `kernels` against the reference */
+  const checkMaskedLinear = async (kernels: typeof gpu, shapes: Array<[number, number, number]>): Promise<void> => {
+    for (const [rows, cols, N] of shapes) {
+      const rand = seeded(rows * 7 + cols * 3 + N);
+      const mask = randomMaskArray(rows * cols, 0.4, rand);
+      const W = randomFloats(rows * cols, rand).map((v, i) => v * mask[i]);
+      const bias = randomFloats(rows, rand);
+      const X = randomFloats(N * cols, rand);
+      const dY = randomFloats(N * rows, rand);
+      const rmw = ref.createMaskedWeight(w(W), w(mask), rows, cols);
+      const tW = putOn(kernels, W), tMask = putOn(kernels, mask), tX = putOn(kernels, X), tdY = putOn(kernels, dY), tBias = putOn(kernels, bias);
+      const mw = kernels.createMaskedWeight(tW, tMask, rows, cols);
+      for (const b of [null, bias]) {
+        const Y = new Float32Array(N * rows);
+        ref.maskedForward(rmw, w(X), N, b === null ? null : w(b), w(Y));
+        const tY = kernels.tensor(N * rows);
+        kernels.maskedForward(mw, tX, N, b === null ? null : tBias, tY);
+        assertClose(await kernels.download(tY), Y, TOL, `forward ${rows}x${cols} N=${N} bias=${b !== null}`);
+      }
+      const dX = new Float32Array(N * cols);
+      ref.maskedBackwardInput(rmw, w(dY), N, w(dX));
+      const tdX = kernels.tensor(N * cols);
+      kernels.maskedBackwardInput(mw, tdY, N, tdX);
+      assertClose(await kernels.download(tdX), dX, TOL, `backward input ${rows}x${cols}`);
+      const dW = new Float32Array(rows * cols);
+      ref.maskedBackwardWeight(rmw, w(dY), w(X), N, w(dW));
+      const tdW = putOn(kernels, new Float32Array(rows * cols).fill(NaN));
+      kernels.maskedBackwardWeight(mw, tdY, tX, N, tdW);
+      const gotDW = await kernels.download(tdW);
+      assertClose(gotDW, dW, TOL, `backward weight ${rows}x${cols}`);
+      for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.ok(Object.is(gotDW[i], 0), `dW[${i}] under the mask is ${gotDW[i]}`);
+    }
+  };
+
+  /** conv2d forward and backward on `kernels` against the reference, for every geometry */
+  const checkConv = async (kernels: typeof gpu, cases: Conv2dGeometry[]): Promise<void> => {
+    for (const g of cases) {
+      const rand = seeded(g.n * 100 + g.cIn * 10 + g.cOut + g.kh);
+      const oh = convOutputSize(g.h, g.kh, g.strideH, g.padH), ow = convOutputSize(g.w, g.kw, g.strideW, g.padW);
+      const K = g.cIn * g.kh * g.kw;
+      const mask = randomMaskArray(g.cOut * K, 0.5, rand);
+      const W = randomFloats(g.cOut * K, rand).map((v, i) => v * mask[i]);
+      const bias = randomFloats(g.cOut, rand);
+      const x = randomFloats(g.n * g.cIn * g.h * g.w, rand);
+      const dy = randomFloats(g.n * g.cOut * oh * ow, rand);
+      const rmw = ref.createMaskedWeight(w(W), w(mask), g.cOut, K);
+      const ws = new Float32Array(Math.max(1, ref.conv2dWorkspaceSize(g)));
+      const tW = putOn(kernels, W), tMask = putOn(kernels, mask), tx = putOn(kernels, x), tdy = putOn(kernels, dy), tBias = putOn(kernels, bias);
+      const mw = kernels.createMaskedWeight(tW, tMask, g.cOut, K);
+      const what = JSON.stringify(g);
+      for (const b of [bias, null]) {
+        const y = new Float32Array(g.n * g.cOut * oh * ow);
+        ref.conv2dForward(rmw, w(x), b === null ? null : w(b), g, w(y), w(ws));
+        const ty = kernels.tensor(y.length);
+        kernels.conv2dForward(mw, tx, b === null ? null : tBias, g, ty, ty);
+        assertClose(await kernels.download(ty), y, TOL, `forward bias=${b !== null} ${what}`);
+      }
+      const dW = new Float32Array(W.length), dBias = new Float32Array(g.cOut), dx = new Float32Array(x.length);
+      ref.conv2dBackward(rmw, w(x), w(dy), g, w(dW), w(dBias), w(dx), w(ws));
+      const tdW = putOn(kernels, new Float32Array(W.length).fill(NaN)), tdBias = kernels.tensor(g.cOut), tdx = putOn(kernels, new Float32Array(x.length).fill(NaN));
+      kernels.conv2dBackward(mw, tx, tdy, g, tdW, tdBias, tdx, tdx);
+      const gotDW = await kernels.download(tdW);
+      assertClose(gotDW, dW, TOL, `dW ${what}`);
+      for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.ok(Object.is(gotDW[i], 0), `dW[${i}] under the mask is ${gotDW[i]}`);
+      assertClose(await kernels.download(tdBias), dBias, TOL, `dBias ${what}`);
+      assertClose(await kernels.download(tdx), dx, TOL, `dx ${what}`);
+      // without dBias and dx: dW alone
+      const tdW2 = kernels.tensor(W.length);
+      kernels.conv2dBackward(mw, tx, tdy, g, tdW2, null, null, tdW2);
+      assertClose(await kernels.download(tdW2), dW, TOL, `dW alone ${what}`);
+    }
+  };
+
+  describe(`webgpu kernels on ${gpu.adapter.device || gpu.adapter.description}`, () => {
+    it('webgpu sgemm: odd shapes, all transpose variants, alpha and beta (beta = 0 ignores NaN in C)', async () => {
+      await checkSgemm(k, [[1, 1, 1], [5, 7, 3], [13, 17, 9], [3, 130, 4], [65, 66, 67], [70, 5, 129]]);
     });
 
     it('webgpu sgemm: operands at element offsets inside larger tensors, the rest untouched', async () => {
@@ -78,36 +158,7 @@ if (gpu !== null) {
     });
 
     it('webgpu masked Linear: forward with and without bias, both backward products, dW exactly 0 under the mask', async () => {
-      for (const [rows, cols, N] of [[7, 13, 1], [5, 3, 17], [70, 65, 9], [10, 100, 33]]) {
-        const rand = seeded(rows * 7 + cols * 3 + N);
-        const mask = randomMaskArray(rows * cols, 0.4, rand);
-        const W = randomFloats(rows * cols, rand).map((v, i) => v * mask[i]);
-        const bias = randomFloats(rows, rand);
-        const X = randomFloats(N * cols, rand);
-        const dY = randomFloats(N * rows, rand);
-        const rmw = ref.createMaskedWeight(w(W), w(mask), rows, cols);
-        const tW = put(W), tMask = put(mask), tX = put(X), tdY = put(dY), tBias = put(bias);
-        const mw = k.createMaskedWeight(tW, tMask, rows, cols);
-        for (const b of [null, bias]) {
-          const Y = new Float32Array(N * rows);
-          ref.maskedForward(rmw, w(X), N, b === null ? null : w(b), w(Y));
-          const tY = k.tensor(N * rows);
-          k.maskedForward(mw, tX, N, b === null ? null : tBias, tY);
-          assertClose(await get(tY), Y, TOL, `forward ${rows}x${cols} N=${N} bias=${b !== null}`);
-        }
-        const dX = new Float32Array(N * cols);
-        ref.maskedBackwardInput(rmw, w(dY), N, w(dX));
-        const tdX = k.tensor(N * cols);
-        k.maskedBackwardInput(mw, tdY, N, tdX);
-        assertClose(await get(tdX), dX, TOL, `backward input ${rows}x${cols}`);
-        const dW = new Float32Array(rows * cols);
-        ref.maskedBackwardWeight(rmw, w(dY), w(X), N, w(dW));
-        const tdW = put(new Float32Array(rows * cols).fill(NaN));
-        k.maskedBackwardWeight(mw, tdY, tX, N, tdW);
-        const gotDW = await get(tdW);
-        assertClose(gotDW, dW, TOL, `backward weight ${rows}x${cols}`);
-        for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.ok(Object.is(gotDW[i], 0), `dW[${i}] under the mask is ${gotDW[i]}`);
-      }
+      await checkMaskedLinear(k, [[7, 13, 1], [5, 3, 17], [70, 65, 9], [10, 100, 33]]);
     });
 
     const convCases: Conv2dGeometry[] = [
@@ -129,40 +180,30 @@ if (gpu !== null) {
     });
 
     it('webgpu conv2d as implicit GEMM: forward, weight gradient (masked, split-K too), bias gradient and input gradient', async () => {
-      for (const g of convCases) {
-        const rand = seeded(g.n * 100 + g.cIn * 10 + g.cOut + g.kh);
-        const oh = convOutputSize(g.h, g.kh, g.strideH, g.padH), ow = convOutputSize(g.w, g.kw, g.strideW, g.padW);
-        const K = g.cIn * g.kh * g.kw;
-        const mask = randomMaskArray(g.cOut * K, 0.5, rand);
-        const W = randomFloats(g.cOut * K, rand).map((v, i) => v * mask[i]);
-        const bias = randomFloats(g.cOut, rand);
-        const x = randomFloats(g.n * g.cIn * g.h * g.w, rand);
-        const dy = randomFloats(g.n * g.cOut * oh * ow, rand);
-        const rmw = ref.createMaskedWeight(w(W), w(mask), g.cOut, K);
-        const ws = new Float32Array(Math.max(1, ref.conv2dWorkspaceSize(g)));
-        const tW = put(W), tMask = put(mask), tx = put(x), tdy = put(dy), tBias = put(bias);
-        const mw = k.createMaskedWeight(tW, tMask, g.cOut, K);
-        const what = JSON.stringify(g);
-        for (const b of [bias, null]) {
-          const y = new Float32Array(g.n * g.cOut * oh * ow);
-          ref.conv2dForward(rmw, w(x), b === null ? null : w(b), g, w(y), w(ws));
-          const ty = k.tensor(y.length);
-          k.conv2dForward(mw, tx, b === null ? null : tBias, g, ty, ty);
-          assertClose(await get(ty), y, TOL, `forward bias=${b !== null} ${what}`);
-        }
-        const dW = new Float32Array(W.length), dBias = new Float32Array(g.cOut), dx = new Float32Array(x.length);
-        ref.conv2dBackward(rmw, w(x), w(dy), g, w(dW), w(dBias), w(dx), w(ws));
-        const tdW = put(new Float32Array(W.length).fill(NaN)), tdBias = k.tensor(g.cOut), tdx = put(new Float32Array(x.length).fill(NaN));
-        k.conv2dBackward(mw, tx, tdy, g, tdW, tdBias, tdx, tdx);
-        const gotDW = await get(tdW);
-        assertClose(gotDW, dW, TOL, `dW ${what}`);
-        for (let i = 0; i < mask.length; i++) if (mask[i] === 0) assert.ok(Object.is(gotDW[i], 0), `dW[${i}] under the mask is ${gotDW[i]}`);
-        assertClose(await get(tdBias), dBias, TOL, `dBias ${what}`);
-        assertClose(await get(tdx), dx, TOL, `dx ${what}`);
-        // without dBias and dx: dW alone
-        const tdW2 = k.tensor(W.length);
-        k.conv2dBackward(mw, tx, tdy, g, tdW2, null, null, tdW2);
-        assertClose(await get(tdW2), dW, TOL, `dW alone ${what}`);
+      await checkConv(k, convCases);
+    });
+
+    it('webgpu GEMM tile choice: auto takes the 128 tile only for products of at least 256 such tiles, both sides >= 128', () => {
+      assert.equal(gemmTileFor(4096, 4096, 'auto'), 128);
+      assert.equal(gemmTileFor(2048, 2048, 'auto'), 128); // 16 x 16 = 256 tiles
+      assert.equal(gemmTileFor(2048, 1920, 'auto'), 64); // 16 x 15
+      assert.equal(gemmTileFor(64, 61440, 'auto'), 64); // conv4 layer 2 at batch 60: 480 tiles, but M = 64
+      assert.equal(gemmTileFor(256, 16384, 'auto'), 128); // a VGG19 conv at batch 64: 2 x 128 tiles
+      assert.equal(gemmTileFor(128, 15360, 'auto'), 64); // conv4 layer 4 at batch 60: 120 tiles
+      assert.equal(gemmTileFor(60, 300, 'auto'), 64);
+      assert.equal(gemmTileFor(60, 300, 128), 128);
+      assert.equal(gemmTileFor(4096, 4096, 64), 64);
+    });
+
+    it('webgpu 128x128 GEMM tile (forced): sgemm, masked Linear and conv2d on odd shapes against the reference', async () => {
+      const big = await createWebGpuKernels({ allowSoftware: true, gemmTile: 128 });
+      assert.ok(big !== null, 'a second webgpu device');
+      try {
+        await checkSgemm(big, [[5, 7, 3], [65, 66, 67], [130, 131, 37], [129, 3, 20], [3, 257, 9], [200, 140, 130]]);
+        await checkMaskedLinear(big, [[7, 13, 1], [70, 65, 9], [130, 129, 33]]);
+        await checkConv(big, [...convCases, { n: 2, cIn: 3, h: 6, w: 5, cOut: 131, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 }]);
+      } finally {
+        await big.close();
       }
     });
 

@@ -13,6 +13,7 @@ import type { Conv2dGeometry, DType, Kernels, MaskedWeight, Tensor } from '../ke
 import { acquireWebGpu, type AcquireOptions, type AdapterDescription, type WebGpuContext } from './adapter.js';
 import { WebGpuOps } from './ops.js';
 import { GpuRuntime, GpuTensor } from './runtime.js';
+import type { GemmTilePolicy } from './wgsl.js';
 
 class GpuMaskedWeight implements MaskedWeight {
   readonly density = NaN;
@@ -59,9 +60,9 @@ class WebGpuBackend implements WebGpuKernels {
   private readonly ops: WebGpuOps;
   private closed = false;
 
-  constructor(private readonly ctx: WebGpuContext) {
+  constructor(private readonly ctx: WebGpuContext, gemmTile: GemmTilePolicy = 'auto') {
     this.runtime = new GpuRuntime(ctx.device);
-    this.ops = new WebGpuOps(this.runtime);
+    this.ops = new WebGpuOps(this.runtime, gemmTile);
   }
 
   get adapter(): AdapterDescription {
@@ -301,9 +302,10 @@ class WebGpuBackend implements WebGpuKernels {
 
 /**
  * The webgpu backend on the best adapter allowed (see adapter.ts), or null when there is none.
- * Loads Dawn on first use.
+ * Loads Dawn on first use. `gemmTile` fixes the GEMM tile of every product (tests and benchmarks
+ * compare the two); the default 'auto' picks it per product (wgsl.ts, gemmTileFor).
  */
-export async function createWebGpuKernels(opts: AcquireOptions = {}): Promise<WebGpuKernels | null> {
+export async function createWebGpuKernels(opts: AcquireOptions & { gemmTile?: GemmTilePolicy } = {}): Promise<WebGpuKernels | null> {
   const ctx = await acquireWebGpu(opts);
-  return ctx === null ? null : new WebGpuBackend(ctx);
+  return ctx === null ? null : new WebGpuBackend(ctx, opts.gemmTile);
 }

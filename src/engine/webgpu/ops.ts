@@ -73,7 +73,13 @@ export class WebGpuOps {
   /** scratch for split-K partial sums, grown as needed */
   private scratch: GpuTensor | null = null;
 
-  constructor(readonly rt: GpuRuntime) {}
+  /** @param gemmTile how each product picks its GEMM tile (k.gemmTileFor); 'auto' outside tests and benchmarks */
+  constructor(readonly rt: GpuRuntime, private readonly gemmTile: k.GemmTilePolicy = 'auto') {}
+
+  /** The GEMM tile of a product C[M, N]. */
+  private tile(M: number, N: number): k.GemmTile {
+    return k.gemmTileFor(M, N, this.gemmTile);
+  }
 
   private scratchOf(length: number): GpuTensor {
     if (this.scratch === null || this.scratch.length < length) {
@@ -92,11 +98,12 @@ export class WebGpuOps {
     need(b, K * N, 'B');
     need(c, M * N, 'C');
     if (M === 0 || N === 0) return;
+    const tile = this.tile(M, N);
     this.rt.dispatch(
-      k.gemmDef(transA, transB, 'alphaBeta'),
+      k.gemmDef(transA, transB, 'alphaBeta', tile),
       { A: a.tensor, B: b.tensor, C: c.tensor },
       { M, N, K, aOff: a.offset, bOff: b.offset, cOff: c.offset, alpha, beta },
-      k.gemmGroups(M, N),
+      k.gemmGroups(M, N, tile),
     );
   }
 
@@ -115,11 +122,12 @@ export class WebGpuOps {
     const b = view(bias);
     need(b, rows, 'bias');
     if (N === 0 || rows === 0) return;
+    const tile = this.tile(N, rows);
     this.rt.dispatch(
-      k.gemmDef(false, true, 'bias'),
+      k.gemmDef(false, true, 'bias', tile),
       { A: x.tensor, B: w.tensor, C: y.tensor, E: b.tensor },
       { M: N, N: rows, K: cols, aOff: x.offset, bOff: w.offset, cOff: y.offset, eOff: b.offset, alpha: 1, beta: 0 },
-      k.gemmGroups(N, rows),
+      k.gemmGroups(N, rows, tile),
     );
   }
 
@@ -136,11 +144,12 @@ export class WebGpuOps {
     need(x, N * cols, 'X');
     need(dw, rows * cols, 'dW');
     if (rows === 0 || cols === 0) return;
+    const tile = this.tile(rows, cols);
     this.rt.dispatch(
-      k.gemmDef(true, false, 'mask'),
+      k.gemmDef(true, false, 'mask', tile),
       { A: dy.tensor, B: x.tensor, C: dw.tensor, E: m.tensor },
       { M: rows, N: cols, K: N, aOff: dy.offset, bOff: x.offset, cOff: dw.offset, eOff: m.offset, alpha: 1, beta: 0 },
-      k.gemmGroups(rows, cols),
+      k.gemmGroups(rows, cols, tile),
     );
   }
 
@@ -158,11 +167,12 @@ export class WebGpuOps {
     if (b !== null) need(b, g.cOut, 'bias');
     const tensors: Record<string, GpuTensor> = { X: xv.tensor, W: w.tensor, Y: yv.tensor };
     if (b !== null) tensors.Bias = b.tensor;
+    const tile = this.tile(g.cOut, g.n * oh * ow);
     this.rt.dispatch(
-      k.convForwardDef(b !== null),
+      k.convForwardDef(b !== null, tile),
       tensors,
       { ...convParams(g), M: g.cOut, N: g.n * oh * ow, K, xOff: xv.offset, wOff: w.offset, yOff: yv.offset, bOff: b?.offset ?? 0 },
-      k.gemmGroups(g.cOut, g.n * oh * ow),
+      k.gemmGroups(g.cOut, g.n * oh * ow, tile),
     );
   }
 
@@ -181,11 +191,12 @@ export class WebGpuOps {
     need(dyv, g.n * g.cOut * P, 'dy');
     need(dwv, g.cOut * K, 'dW');
     const geometry = convParams(g);
-    const [gx, gy] = k.gemmGroups(g.cOut, K);
+    const dwTile = this.tile(g.cOut, K);
+    const [gx, gy] = k.gemmGroups(g.cOut, K, dwTile);
     const splits = splitKCount(gx * gy, g.n * P);
     if (splits === 1) {
       this.rt.dispatch(
-        k.convWeightGradDef,
+        k.convWeightGradDef(dwTile),
         { X: xv.tensor, DY: dyv.tensor, DW: dwv.tensor, Mask: m.tensor },
         { ...geometry, M: g.cOut, N: K, K: g.n * P, xOff: xv.offset, dyOff: dyv.offset, dwOff: dwv.offset, maskOff: m.offset },
         [gx, gy],
@@ -195,7 +206,7 @@ export class WebGpuOps {
       const used = Math.ceil(g.n * P / chunk);
       const part = this.scratchOf(used * g.cOut * K);
       this.rt.dispatch(
-        k.convWeightGradPartialDef,
+        k.convWeightGradPartialDef(dwTile),
         { X: xv.tensor, DY: dyv.tensor, Part: part },
         { ...geometry, M: g.cOut, N: K, K: g.n * P, kChunk: chunk, xOff: xv.offset, dyOff: dyv.offset },
         [gx, gy, used],
@@ -207,11 +218,12 @@ export class WebGpuOps {
     if (dx !== null) {
       const dxv = view(dx);
       need(dxv, g.n * g.cIn * g.h * g.w, 'dx');
+      const dxTile = this.tile(g.cIn, g.n * g.h * g.w);
       this.rt.dispatch(
-        k.convInputGradDef,
+        k.convInputGradDef(dxTile),
         { W: w.tensor, DY: dyv.tensor, DX: dxv.tensor },
         { ...geometry, M: g.cIn, N: g.n * g.h * g.w, K: g.cOut * g.kh * g.kw, wOff: w.offset, dyOff: dyv.offset, dxOff: dxv.offset },
-        k.gemmGroups(g.cIn, g.n * g.h * g.w),
+        k.gemmGroups(g.cIn, g.n * g.h * g.w, dxTile),
       );
     }
   }

@@ -7,7 +7,8 @@
  * The matrix products (plain GEMM in all transpose variants, masked Linear, and the three products
  * of a convolution) share one register-tiled skeleton: a 16x16 workgroup computes a 64x64 tile of
  * C, each thread a 4x4 block (rows ty+16i, columns tx+16j, so stores are coalesced), through
- * 16-deep slices of A and B staged in workgroup memory. Each product supplies how an element of A
+ * 16-deep slices of A and B staged in workgroup memory; or, for large products, a 128x128 tile,
+ * each thread an 8x8 block, through 8-deep slices (GemmTile). Each product supplies how an element of A
  * and of B is read and how a result is stored. The convolutions are implicit GEMMs: the im2col
  * matrix is never written; its elements are computed from the image indices when loaded, so no
  * whole-batch buffer is needed (a storage binding holds at most 128 MiB, too little for VGG19).
@@ -15,9 +16,33 @@
  */
 import type { KernelDef } from './runtime.js';
 
-/** Workgroup tile of the GEMM skeleton (rows x columns of C, depth of one K slice). */
-export const GEMM_TILE_M = 64;
-export const GEMM_TILE_N = 64;
+/**
+ * Workgroup tile of the GEMM skeleton: C tile edge (rows = columns). Both tiles use 16x16 threads
+ * and stage 1024 elements of A and of B per K slice, so every thread loads 4 of each per slice:
+ * - 64: each thread computes a 4x4 block, K slices of 16 (the design measured at 17.7 TFLOPS on
+ *   4096^3 on an H200, ../shared/gpu/README.md);
+ * - 128: each thread computes an 8x8 block, K slices of 8: twice the arithmetic per element loaded
+ *   from workgroup memory, for large products. Not yet measured on a GPU (see gemmTileFor).
+ */
+export type GemmTile = 64 | 128;
+/** How the backend picks the tile: per product (auto), or always one (tests, benchmarks). */
+export type GemmTilePolicy = 'auto' | GemmTile;
+
+/** Products with at least this many 128x128 output tiles use the 128 tile under 'auto'. */
+export const GEMM_TILE_128_MIN_TILES = 256;
+
+/**
+ * The tile for C[M, N] under a policy. 'auto' takes 128 only when both M and N are at least 128
+ * (a smaller side would leave at least half of every tile idle) and the product still has
+ * GEMM_TILE_128_MIN_TILES workgroups with it (about two 256-thread workgroups on each of a large
+ * GPU's ~130 multiprocessors), so smaller products keep the 64 tile's four times more workgroups.
+ * An unmeasured rule of thumb: the first GPU visit compares both (`sgemm_*_t64`/`_t128` in the bench).
+ */
+export function gemmTileFor(M: number, N: number, policy: GemmTilePolicy): GemmTile {
+  if (policy !== 'auto') return policy;
+  const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
+  return M >= 128 && N >= 128 && tiles >= GEMM_TILE_128_MIN_TILES ? 128 : 64;
+}
 
 const INDEX_1D = `let i = gid.y * nwg.x * 256u + gid.x;`;
 const MAIN_1D = `@compute @workgroup_size(256)
@@ -45,13 +70,24 @@ interface GemmSpec {
   bNContiguous: boolean;
 }
 
-function gemmKernel(s: GemmSpec): KernelDef {
-  const aIndex = s.aKContiguous ? 'let kk = e % 16u; let mm = e / 16u;' : 'let mm = e % 64u; let kk = e / 64u;';
-  const bIndex = s.bNContiguous ? 'let nn = e % 64u; let kb = e / 64u;' : 'let kb = e % 16u; let nn = e / 16u;';
+function gemmKernel(s: GemmSpec, tile: GemmTile = 64): KernelDef {
+  const T = tile;
+  const KS = 1024 / T; // depth of one K slice: T x KS = 1024 elements staged per operand
+  const R = T / 16; // rows (and columns) of C per thread: ty + 16i, tx + 16j, i, j < R
+  const Q = R / 4; // vec4 accumulators per row of a thread's block
+  const aIndex = s.aKContiguous ? `let kk = e % ${KS}u; let mm = e / ${KS}u;` : `let mm = e % ${T}u; let kk = e / ${T}u;`;
+  const bIndex = s.bNContiguous ? `let nn = e % ${T}u; let kb = e / ${T}u;` : `let kb = e % ${KS}u; let nn = e / ${KS}u;`;
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+  const acc = (i: number, q: number): string => `c${i}_${q}`;
+  // Generated unrolled: R x Q vec4 accumulators, one broadcast A value per row, Q vec4 of B per kk.
+  const declare = range(R).flatMap((i) => range(Q).map((q) => `  var ${acc(i, q)} = vec4<f32>(0.0);`)).join('\n');
+  const readB = range(Q).map((q) => `      let b${q} = vec4<f32>(${range(4).map((j) => `Bs[br + ${16 * (4 * q + j)}u]`).join(', ')});`).join('\n');
+  const update = range(R).map((i) => `      let a${i} = vec4<f32>(As[ar + ${16 * i}u]);\n${range(Q).map((q) => `      ${acc(i, q)} = fma(a${i}, b${q}, ${acc(i, q)});`).join('\n')}`).join('\n');
+  const blocks = range(R).flatMap((i) => range(Q).map((q) => acc(i, q))).join(', ');
   const code = `
-var<workgroup> As: array<f32, 1024>; // A slice [16 k][64 m]
+var<workgroup> As: array<f32, 1024>; // A slice [${KS} k][${T} m]
 var<private> splitIndex: u32; // which K chunk this workgroup sums (split-K; 0 otherwise)
-var<workgroup> Bs: array<f32, 1024>; // B slice [16 k][64 n]
+var<workgroup> Bs: array<f32, 1024>; // B slice [${KS} k][${T} n]
 ${s.helpers ?? ''}
 fn loadA(m: u32, k: u32) -> f32 { ${s.loadA} }
 fn loadB(k: u32, n: u32) -> f32 { ${s.loadB} }
@@ -59,54 +95,49 @@ fn storeC(m: u32, n: u32, v: f32) { ${s.storeC} }
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let t = lid.y * 16u + lid.x;
-  let m0 = wid.y * 64u;
-  let n0 = wid.x * 64u;
+  let m0 = wid.y * ${T}u;
+  let n0 = wid.x * ${T}u;
   // split-K: workgroup z sums k in [z·kChunk, (z+1)·kChunk); kChunk = 0 means the whole K
   splitIndex = wid.z;
   let chunk = select(p.K, p.kChunk, p.kChunk != 0u);
   let kBegin = wid.z * chunk;
   let kEnd = min(p.K, kBegin + chunk);
-  var c0 = vec4<f32>(0.0);
-  var c1 = vec4<f32>(0.0);
-  var c2 = vec4<f32>(0.0);
-  var c3 = vec4<f32>(0.0);
-  for (var k0 = kBegin; k0 < kEnd; k0 += 16u) {
+${declare}
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${KS}u) {
     for (var r = 0u; r < 4u; r++) {
       let e = t + r * 256u;
       ${aIndex}
       var a = 0.0;
       if (m0 + mm < p.M && k0 + kk < kEnd) { a = loadA(m0 + mm, k0 + kk); }
-      As[kk * 64u + mm] = a;
+      As[kk * ${T}u + mm] = a;
       ${bIndex}
       var b = 0.0;
       if (n0 + nn < p.N && k0 + kb < kEnd) { b = loadB(k0 + kb, n0 + nn); }
-      Bs[kb * 64u + nn] = b;
+      Bs[kb * ${T}u + nn] = b;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      let ar = kk * 64u + lid.y;
-      let br = kk * 64u + lid.x;
-      let bv = vec4<f32>(Bs[br], Bs[br + 16u], Bs[br + 32u], Bs[br + 48u]);
-      c0 = fma(vec4<f32>(As[ar]), bv, c0);
-      c1 = fma(vec4<f32>(As[ar + 16u]), bv, c1);
-      c2 = fma(vec4<f32>(As[ar + 32u]), bv, c2);
-      c3 = fma(vec4<f32>(As[ar + 48u]), bv, c3);
+    for (var kk = 0u; kk < ${KS}u; kk++) {
+      let ar = kk * ${T}u + lid.y;
+      let br = kk * ${T}u + lid.x;
+${readB}
+${update}
     }
     workgroupBarrier();
   }
-  var rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
-  for (var i = 0u; i < 4u; i++) {
+  // block i·${Q} + q holds row ty + 16i, columns tx + 16(4q + j), j < 4
+  var blocks = array<vec4<f32>, ${R * Q}>(${blocks});
+  for (var i = 0u; i < ${R}u; i++) {
     let m = m0 + lid.y + 16u * i;
     if (m < p.M) {
-      for (var j = 0u; j < 4u; j++) {
+      for (var j = 0u; j < ${R}u; j++) {
         let n = n0 + lid.x + 16u * j;
-        if (n < p.N) { storeC(m, n, rows[i][j]); }
+        if (n < p.N) { storeC(m, n, blocks[i * ${Q}u + j / 4u][j % 4u]); }
       }
     }
   }
 }`;
   return {
-    name: s.name,
+    name: tile === 64 ? s.name : `${s.name}_t${tile}`,
     params: [['M', 'u32'], ['N', 'u32'], ['K', 'u32'], ['kChunk', 'u32'], ...s.params],
     bindings: s.bindings,
     code,
@@ -114,13 +145,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 
 /** Workgroups of a GEMM-skeleton kernel computing C[M, N]. */
-export function gemmGroups(M: number, N: number): [number, number] {
-  return [Math.ceil(N / GEMM_TILE_N), Math.ceil(M / GEMM_TILE_M)];
+export function gemmGroups(M: number, N: number, tile: GemmTile = 64): [number, number] {
+  return [Math.ceil(N / tile), Math.ceil(M / tile)];
 }
 
 export type GemmEpilogue = 'alphaBeta' | 'bias' | 'mask';
 
 const gemmCache = new Map<string, KernelDef>();
+
+/** The skeleton kernel of `spec` at `tile`, built once. */
+function cachedGemm(tile: GemmTile, spec: GemmSpec): KernelDef {
+  const key = `${spec.name}_t${tile}`;
+  let def = gemmCache.get(key);
+  if (def === undefined) {
+    def = gemmKernel(spec, tile);
+    gemmCache.set(key, def);
+  }
+  return def;
+}
 
 /**
  * C[M,N] = alpha·op(A)·op(B) + beta·C (alphaBeta), or alpha·op(A)·op(B) + bias[n] (bias: Linear
@@ -128,17 +170,15 @@ const gemmCache = new Map<string, KernelDef>();
  * the masked weight gradient). A is [M,K] or [K,M] (transA); B is [K,N] or [N,K] (transB).
  * beta = 0 ignores C's previous content, NaN included.
  */
-export function gemmDef(transA: boolean, transB: boolean, epilogue: GemmEpilogue): KernelDef {
+export function gemmDef(transA: boolean, transB: boolean, epilogue: GemmEpilogue, tile: GemmTile = 64): KernelDef {
   const name = `gemm_${transA ? 't' : 'n'}${transB ? 't' : 'n'}_${epilogue}`;
-  let def = gemmCache.get(name);
-  if (def !== undefined) return def;
   const result = 'var r = p.alpha * v; if (p.beta != 0.0) { r += p.beta * C[i]; }';
   const storeC = {
     alphaBeta: `let i = p.cOff + m * p.N + n; ${result} C[i] = r;`,
     bias: `let i = p.cOff + m * p.N + n; ${result} C[i] = r + E[p.eOff + n];`,
     mask: `let i = p.cOff + m * p.N + n; ${result} C[i] = select(r, 0.0, E[p.eOff + m * p.N + n] == 0.0);`,
   }[epilogue];
-  def = gemmKernel({
+  return cachedGemm(tile, {
     name,
     params: [['aOff', 'u32'], ['bOff', 'u32'], ['cOff', 'u32'], ['eOff', 'u32'], ['alpha', 'f32'], ['beta', 'f32']],
     bindings: [
@@ -153,8 +193,6 @@ export function gemmDef(transA: boolean, transB: boolean, epilogue: GemmEpilogue
     aKContiguous: !transA,
     bNContiguous: !transB,
   });
-  gemmCache.set(name, def);
-  return def;
 }
 
 // ---- convolution as implicit GEMM ----------------------------------------------------------------
@@ -191,12 +229,9 @@ fn im2col(k: u32, j: u32) -> f32 {
  * Forward: Y[img, o, P] = W[cOut, K] · im2col[K, n·P] + bias[o]. M = cOut, N = n·oh·ow,
  * K = cIn·kh·kw. Bindings X [n,cIn,h,w], W [cOut,K] (already 0 under the mask), Y, Bias.
  */
-export function convForwardDef(bias: boolean): KernelDef {
-  const name = bias ? 'conv_fwd_bias' : 'conv_fwd';
-  let def = gemmCache.get(name);
-  if (def !== undefined) return def;
-  def = gemmKernel({
-    name,
+export function convForwardDef(bias: boolean, tile: GemmTile = 64): KernelDef {
+  return cachedGemm(tile, {
+    name: bias ? 'conv_fwd_bias' : 'conv_fwd',
     params: [...CONV_PARAMS, ['xOff', 'u32'], ['wOff', 'u32'], ['yOff', 'u32'], ['bOff', 'u32']],
     bindings: [['X', 'f32', 'read'], ['W', 'f32', 'read'], ['Y', 'f32', 'read_write'], ...(bias ? [['Bias', 'f32', 'read'] as const] : [])],
     helpers: IM2COL,
@@ -207,42 +242,44 @@ export function convForwardDef(bias: boolean): KernelDef {
     aKContiguous: true,
     bNContiguous: true,
   });
-  gemmCache.set(name, def);
-  return def;
 }
 
 /**
  * Weight gradient: dW[cOut, K] = (dY[cOut, n·P] · im2col[K, n·P]ᵀ) ⊙ mask, exactly 0 under the
  * mask. M = cOut, N = cIn·kh·kw, K = n·oh·ow (the sum runs over the batch and the positions).
  */
-export const convWeightGradDef: KernelDef = gemmKernel({
-  name: 'conv_dw',
-  params: [...CONV_PARAMS, ['xOff', 'u32'], ['dyOff', 'u32'], ['dwOff', 'u32'], ['maskOff', 'u32']],
-  bindings: [['X', 'f32', 'read'], ['DY', 'f32', 'read'], ['DW', 'f32', 'read_write'], ['Mask', 'f32', 'read']],
-  helpers: IM2COL,
-  loadA: 'let P = p.oh * p.ow; let img = k / P; let q = k - img * P; return DY[p.dyOff + (img * p.M + m) * P + q];',
-  loadB: 'return im2col(n, k);',
-  storeC: 'let i = m * p.N + n; DW[p.dwOff + i] = select(v, 0.0, Mask[p.maskOff + i] == 0.0);',
-  aKContiguous: true,
-  bNContiguous: false,
-});
+export function convWeightGradDef(tile: GemmTile = 64): KernelDef {
+  return cachedGemm(tile, {
+    name: 'conv_dw',
+    params: [...CONV_PARAMS, ['xOff', 'u32'], ['dyOff', 'u32'], ['dwOff', 'u32'], ['maskOff', 'u32']],
+    bindings: [['X', 'f32', 'read'], ['DY', 'f32', 'read'], ['DW', 'f32', 'read_write'], ['Mask', 'f32', 'read']],
+    helpers: IM2COL,
+    loadA: 'let P = p.oh * p.ow; let img = k / P; let q = k - img * P; return DY[p.dyOff + (img * p.M + m) * P + q];',
+    loadB: 'return im2col(n, k);',
+    storeC: 'let i = m * p.N + n; DW[p.dwOff + i] = select(v, 0.0, Mask[p.maskOff + i] == 0.0);',
+    aKContiguous: true,
+    bNContiguous: false,
+  });
+}
 
 /**
  * The weight gradient split along its long reduction (n·oh·ow, e.g. 61,440 for conv4's second
  * layer at batch 60, against only 1x9 output tiles): workgroup z writes the partial sum of its K
  * chunk to Part[z, cOut, K'], and `splitKReduceMaskDef` adds the chunks and applies the mask.
  */
-export const convWeightGradPartialDef: KernelDef = gemmKernel({
-  name: 'conv_dw_partial',
-  params: [...CONV_PARAMS, ['xOff', 'u32'], ['dyOff', 'u32']],
-  bindings: [['X', 'f32', 'read'], ['DY', 'f32', 'read'], ['Part', 'f32', 'read_write']],
-  helpers: IM2COL,
-  loadA: 'let P = p.oh * p.ow; let img = k / P; let q = k - img * P; return DY[p.dyOff + (img * p.M + m) * P + q];',
-  loadB: 'return im2col(n, k);',
-  storeC: 'Part[(splitIndex * p.M + m) * p.N + n] = v;',
-  aKContiguous: true,
-  bNContiguous: false,
-});
+export function convWeightGradPartialDef(tile: GemmTile = 64): KernelDef {
+  return cachedGemm(tile, {
+    name: 'conv_dw_partial',
+    params: [...CONV_PARAMS, ['xOff', 'u32'], ['dyOff', 'u32']],
+    bindings: [['X', 'f32', 'read'], ['DY', 'f32', 'read'], ['Part', 'f32', 'read_write']],
+    helpers: IM2COL,
+    loadA: 'let P = p.oh * p.ow; let img = k / P; let q = k - img * P; return DY[p.dyOff + (img * p.M + m) * P + q];',
+    loadB: 'return im2col(n, k);',
+    storeC: 'Part[(splitIndex * p.M + m) * p.N + n] = v;',
+    aKContiguous: true,
+    bNContiguous: false,
+  });
+}
 
 /** DW[dwOff + i] = Σ_z Part[z·len + i], exactly 0 where Mask[maskOff + i] = 0. */
 export const splitKReduceMaskDef: KernelDef = {
@@ -262,39 +299,41 @@ export const splitKReduceMaskDef: KernelDef = {
  * Σ_{o,ki,kj} W[o, c, ki, kj] · dY[img, o, oy, ox] over the (oy, ox) whose window reads (iy, ix).
  * M = cIn, N = n·h·w, K = cOut·kh·kw.
  */
-export const convInputGradDef: KernelDef = gemmKernel({
-  name: 'conv_dx',
-  params: [...CONV_PARAMS, ['wOff', 'u32'], ['dyOff', 'u32'], ['dxOff', 'u32']],
-  bindings: [['W', 'f32', 'read'], ['DY', 'f32', 'read'], ['DX', 'f32', 'read_write']],
-  helpers: `
-fn dyAt(k: u32, pix: u32) -> f32 {
-  let kk = p.kh * p.kw;
-  let o = k / kk;
-  let r = k - o * kk;
-  let ki = r / p.kw;
-  let kj = r - ki * p.kw;
-  let hw = p.h * p.w;
-  let img = pix / hw;
-  let q = pix - img * hw;
-  let iy = q / p.w;
-  let ix = q - iy * p.w;
-  let ty = i32(iy + p.ph) - i32(ki);
-  let tx = i32(ix + p.pw) - i32(kj);
-  if (ty < 0 || tx < 0) { return 0.0; }
-  let uy = u32(ty);
-  let ux = u32(tx);
-  if (uy % p.sh != 0u || ux % p.sw != 0u) { return 0.0; }
-  let oy = uy / p.sh;
-  let ox = ux / p.sw;
-  if (oy >= p.oh || ox >= p.ow) { return 0.0; }
-  return DY[p.dyOff + ((img * p.cOut + o) * p.oh + oy) * p.ow + ox];
-}`,
-  loadA: 'let kk = p.kh * p.kw; let o = k / kk; let r = k - o * kk; return W[p.wOff + (o * p.cIn + m) * kk + r];',
-  loadB: 'return dyAt(k, n);',
-  storeC: 'let hw = p.h * p.w; let img = n / hw; let q = n - img * hw; DX[p.dxOff + (img * p.cIn + m) * hw + q] = v;',
-  aKContiguous: true,
-  bNContiguous: true,
-});
+export function convInputGradDef(tile: GemmTile = 64): KernelDef {
+  return cachedGemm(tile, {
+    name: 'conv_dx',
+    params: [...CONV_PARAMS, ['wOff', 'u32'], ['dyOff', 'u32'], ['dxOff', 'u32']],
+    bindings: [['W', 'f32', 'read'], ['DY', 'f32', 'read'], ['DX', 'f32', 'read_write']],
+    helpers: `
+  fn dyAt(k: u32, pix: u32) -> f32 {
+    let kk = p.kh * p.kw;
+    let o = k / kk;
+    let r = k - o * kk;
+    let ki = r / p.kw;
+    let kj = r - ki * p.kw;
+    let hw = p.h * p.w;
+    let img = pix / hw;
+    let q = pix - img * hw;
+    let iy = q / p.w;
+    let ix = q - iy * p.w;
+    let ty = i32(iy + p.ph) - i32(ki);
+    let tx = i32(ix + p.pw) - i32(kj);
+    if (ty < 0 || tx < 0) { return 0.0; }
+    let uy = u32(ty);
+    let ux = u32(tx);
+    if (uy % p.sh != 0u || ux % p.sw != 0u) { return 0.0; }
+    let oy = uy / p.sh;
+    let ox = ux / p.sw;
+    if (oy >= p.oh || ox >= p.ow) { return 0.0; }
+    return DY[p.dyOff + ((img * p.cOut + o) * p.oh + oy) * p.ow + ox];
+  }`,
+    loadA: 'let kk = p.kh * p.kw; let o = k / kk; let r = k - o * kk; return W[p.wOff + (o * p.cIn + m) * kk + r];',
+    loadB: 'return dyAt(k, n);',
+    storeC: 'let hw = p.h * p.w; let img = n / hw; let q = n - img * hw; DX[p.dxOff + (img * p.cIn + m) * hw + q] = v;',
+    aKContiguous: true,
+    bNContiguous: true,
+  });
+}
 
 // ---- pooling -----------------------------------------------------------------------------------
 
