@@ -3,6 +3,9 @@
  * from level 0), then each algorithm at its target alpha and its -Bound variant, with the density
  * and clean test accuracy of each run's LAST level, as mean ± std over the seeds of a group.
  *
+ * Each row also lists every run's own values by seed ("Per seed"), so a reader sees the spread
+ * behind a mean and which seed gave what.
+ *
  * A run still running has no final level yet: its row is marked with the statuses it has.
  */
 import type { LevelRecord } from '../prune/records.js';
@@ -22,11 +25,24 @@ export interface Table2Row {
   accuracy: Stat;
   /** seeds (runs) the row averages */
   runs: number;
+  /** each run's density and accuracy (percent), by seed (null: a run without a seed), in seed order */
+  perSeed: SeedValue[];
   /** statuses other than a finished one, e.g. "running" (the row is then not final) */
   unfinished: string[];
   group: string | null;
   /** set when another row has the same model, dataset, algorithm and alpha: which group this is */
   note?: string;
+}
+
+export interface SeedValue {
+  seed: number | null;
+  density: number;
+  accuracy: number;
+}
+
+/** Values in seed order (runs without a seed last, as given). */
+function bySeed(values: SeedValue[]): SeedValue[] {
+  return [...values].sort((a, b) => (a.seed ?? Infinity) - (b.seed ?? Infinity));
 }
 
 /** statuses that mean the run ended normally (the store's words; anything else is flagged) */
@@ -48,21 +64,23 @@ export function table2Rows(groups: RunGroup[]): Table2Row[] {
   for (const [key, list] of byData) {
     const [model, dataset] = JSON.parse(key) as [string, string];
     // Without pruning: level 0 of every run, one per seed (level 0 does not depend on the algorithm)
-    const dense = new Map<string, LevelRecord>();
+    const dense = new Map<string, { seed: number | null; rec: LevelRecord }>();
     for (const g of list)
       for (const run of g.runs) {
         const r0 = checkRecords(run).find((r) => r.level === 0);
         const seed = runIdentity(run).seed;
         const seedKey = seed === null ? `run ${run.id}` : `seed ${seed}`;
-        if (r0 && !dense.has(seedKey)) dense.set(seedKey, r0);
+        if (r0 && !dense.has(seedKey)) dense.set(seedKey, { seed, rec: r0 });
       }
     if (dense.size > 0) {
       const recs = [...dense.values()];
       rows.push({
         model, dataset, algorithm: 'Without Pruning', alpha: 0,
-        density: stat(recs.map((r) => 100 * r.density))!,
-        accuracy: stat(recs.map((r) => 100 * r.accuracy.clean))!,
-        runs: recs.length, unfinished: [], group: null,
+        density: stat(recs.map((r) => 100 * r.rec.density))!,
+        accuracy: stat(recs.map((r) => 100 * r.rec.accuracy.clean))!,
+        runs: recs.length,
+        perSeed: bySeed(recs.map((r) => ({ seed: r.seed, density: 100 * r.rec.density, accuracy: 100 * r.rec.accuracy.clean }))),
+        unfinished: [], group: null,
       });
     }
     const sorted = [...list].sort((a, b) => {
@@ -83,6 +101,7 @@ export function table2Rows(groups: RunGroup[]): Table2Row[] {
         density: stat(finals.map((f) => 100 * f.rec.density))!,
         accuracy: stat(finals.map((f) => 100 * f.rec.accuracy.clean))!,
         runs: finals.length,
+        perSeed: bySeed(finals.map((f) => ({ seed: runIdentity(f.run).seed, density: 100 * f.rec.density, accuracy: 100 * f.rec.accuracy.clean }))),
         unfinished: [...new Set(finals.map((f) => f.run.status).filter((s) => !FINISHED.has(s.toLowerCase())))],
         group: g.name,
       });
@@ -96,7 +115,7 @@ export function table2Rows(groups: RunGroup[]): Table2Row[] {
   return rows;
 }
 
-const TABLE2_HEADER = ['Model', 'Dataset', 'Algorithm', 'α', 'Density (%)', 'Test accuracy (%)', 'Seeds', 'Note'];
+const TABLE2_HEADER = ['Model', 'Dataset', 'Algorithm', 'α', 'Density (%)', 'Test accuracy (%)', 'Seeds', 'Per seed: density / accuracy (%)', 'Note'];
 
 function num(x: number, digits = 2): string {
   return x.toFixed(digits);
@@ -112,6 +131,7 @@ export function table2Cells(row: Table2Row): string[] {
     pm(row.density),
     pm(row.accuracy),
     String(row.runs),
+    row.perSeed.map((v) => `${v.seed === null ? '?' : v.seed}: ${num(v.density)} / ${num(v.accuracy)}`).join('; '),
     [row.note ?? '', row.unfinished.length ? `not finished: ${row.unfinished.join(', ')}` : ''].filter((x) => x).join('; '),
   ];
 }
@@ -134,7 +154,10 @@ export function table2Markdown(rows: Table2Row[]): string {
 /** Raw numbers for the CSV: means and stds separate, empty where undefined. */
 export function table2CsvRows(rows: Table2Row[]): { columns: string[]; rows: Array<Record<string, string | number | null>> } {
   return {
-    columns: ['model', 'dataset', 'algorithm', 'alpha', 'density_mean', 'density_std', 'accuracy_mean', 'accuracy_std', 'seeds', 'unfinished', 'group'],
+    columns: [
+      'model', 'dataset', 'algorithm', 'alpha', 'density_mean', 'density_std', 'accuracy_mean', 'accuracy_std', 'seeds',
+      'seed_list', 'density_per_seed', 'accuracy_per_seed', 'unfinished', 'group',
+    ],
     rows: rows.map((r) => ({
       model: r.model,
       dataset: r.dataset,
@@ -145,6 +168,10 @@ export function table2CsvRows(rows: Table2Row[]): { columns: string[]; rows: Arr
       accuracy_mean: r.accuracy.mean,
       accuracy_std: r.accuracy.std,
       seeds: r.runs,
+      // space-separated, in the same order: the seeds (? for a run without one) and their values
+      seed_list: r.perSeed.map((v) => (v.seed === null ? '?' : String(v.seed))).join(' '),
+      density_per_seed: r.perSeed.map((v) => String(v.density)).join(' '),
+      accuracy_per_seed: r.perSeed.map((v) => String(v.accuracy)).join(' '),
       unfinished: r.unfinished.join(' '),
       group: r.group,
     })),

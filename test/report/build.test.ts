@@ -39,7 +39,12 @@ test('Table 2: the dense row, IMP at its alpha, IMP-Bound where the rule stopped
   const md = table2Markdown(rows).trim().split('\n');
   assert.equal(md.length, 2 + rows.length);
   assert.match(md[0]!, /^\| Model \| Dataset \| Algorithm \| α \| Density \(%\) \| Test accuracy \(%\) \|/);
-  assert.equal(md[4], `| lenet-300-100 | mnist | IMP-Bound | - | ${b!.density.mean.toFixed(2)} | ${b!.accuracy.mean.toFixed(2)} | 1 |  |`);
+  assert.equal(md[4], `| lenet-300-100 | mnist | IMP-Bound | - | ${b!.density.mean.toFixed(2)} | ${b!.accuracy.mean.toFixed(2)} | 1 | 1: ${b!.density.mean.toFixed(2)} / ${b!.accuracy.mean.toFixed(2)} |  |`);
+  // per seed: each run's own last level, in seed order
+  assert.deepEqual(imp!.perSeed.map((v) => v.seed), [1, 2]);
+  assert.deepEqual(imp!.perSeed.map((v) => v.accuracy), [100 * seed1[8]!.accuracy.clean, 100 * seed2[8]!.accuracy.clean]);
+  assert.deepEqual(dense!.perSeed.map((v) => [v.seed, v.accuracy]), [[1, 100 * seed1[0]!.accuracy.clean], [2, 100 * seed2[0]!.accuracy.clean]]);
+  assert.equal(md[3]!.split(' | ')[7], `1: ${(100 * seed1[8]!.density).toFixed(2)} / ${(100 * seed1[8]!.accuracy.clean).toFixed(2)}; 2: ${(100 * seed2[8]!.density).toFixed(2)} / ${(100 * seed2[8]!.accuracy.clean).toFixed(2)}`);
 });
 
 test('Table 2 tells the mean1 bound rows (ours) apart from the paper-rule bound rows', () => {
@@ -101,6 +106,8 @@ test('buildReport writes the page, SVG + PNG + CSV per chart and Table 2', { tim
     assert.deepEqual(t2.map((r) => r.algorithm), ['Without Pruning', 'IMP', 'IMP-Bound']);
     assert.equal(t2[2]!.alpha, '');
     assert.equal(t2[2]!.accuracy_std, '');
+    assert.equal(t2[1]!.seed_list, '1 2');
+    assert.deepEqual(t2[1]!.accuracy_per_seed!.split(' ').map(Number), [100 * seed1[8]!.accuracy.clean, 100 * seed2[8]!.accuracy.clean]);
 
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.equal((html.match(/<div class="chart" /g) ?? []).length, 8);
