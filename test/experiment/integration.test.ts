@@ -6,18 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { decodeEvent } from '../../src/experiment/events.js';
 import { openStore } from '../../src/experiment/store.js';
+import { cliNodeArgs, runAndKillAfterFirstLevel } from './kill-after-level.js';
 import { withoutTimings } from './stand-in.js';
 
-const self = fileURLToPath(import.meta.url);
-const entry = join(dirname(self), `real-cli${extname(self)}`);
-const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
 const RUN = [
   'run', 'lenet-mnist', '--json', '--threads', '1',
   '--set', 'data.trainSubset=600', '--set', 'data.testSubset=300',
@@ -30,26 +27,7 @@ test('a real run killed with SIGKILL and rerun ends exactly as an uninterrupted 
   const reference = mkdtempSync(join(tmpdir(), 'rlth-real-reference-'));
 
   // 1. Start, and SIGKILL right after the first level's event.
-  const child = spawn(process.execPath, [...nodeArgs, ...RUN, '--workspace', killed], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let id = '';
-  let levelsSeen = 0;
-  let buffer = '';
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  child.stdout.on('data', (c: Buffer) => {
-    buffer += c.toString('utf8');
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const e = decodeEvent(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      if (e.event === 'run-start') id = e.run as string;
-      if (e.event === 'level') {
-        levelsSeen++;
-        child.kill('SIGKILL');
-      }
-    }
-  });
-  const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const { id, levelsSeen, stderr, exit } = await runAndKillAfterFirstLevel([...RUN, '--workspace', killed]);
   assert.equal(exit.signal, 'SIGKILL', `the run ended before it was killed: ${stderr}`);
   assert.ok(levelsSeen >= 1);
   const mid = openStore(killed);
@@ -59,7 +37,7 @@ test('a real run killed with SIGKILL and rerun ends exactly as an uninterrupted 
   assert.ok(stored.levels >= 1 && stored.levels < 4, `${stored.levels} levels stored when killed`);
 
   // 2. The same command again: resumes and finishes.
-  const rerun = spawnSync(process.execPath, [...nodeArgs, ...RUN, '--workspace', killed], { encoding: 'utf8' });
+  const rerun = spawnSync(process.execPath, [...cliNodeArgs, ...RUN, '--workspace', killed], { encoding: 'utf8' });
   assert.equal(rerun.status, 0, rerun.stderr);
   const events = rerun.stdout.trim().split('\n').map(decodeEvent);
   assert.equal(events[0].mode, 'resume');
@@ -67,7 +45,7 @@ test('a real run killed with SIGKILL and rerun ends exactly as an uninterrupted 
   assert.equal(events[events.length - 1].status, 'done');
 
   // 3. An uninterrupted run of the same config elsewhere.
-  const full = spawnSync(process.execPath, [...nodeArgs, ...RUN, '--workspace', reference], { encoding: 'utf8' });
+  const full = spawnSync(process.execPath, [...cliNodeArgs, ...RUN, '--workspace', reference], { encoding: 'utf8' });
   assert.equal(full.status, 0, full.stderr);
   assert.equal(decodeEvent(full.stdout.split('\n')[0]).run, id, 'same config, same run id');
 

@@ -12,20 +12,17 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { decodeEvent } from '../../src/experiment/events.js';
 import { openStore } from '../../src/experiment/store.js';
+import { cliNodeArgs, runAndKillAfterFirstLevel } from './kill-after-level.js';
 import { tempDir, writePngFolder } from '../data/make-files.js';
 import { webgpuForTests } from '../engine/webgpu-setup.js';
 import { withoutTimings } from './stand-in.js';
 
-const self = fileURLToPath(import.meta.url);
-const entry = join(dirname(self), `real-cli${extname(self)}`);
-const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
 const env = { ...process.env, RAMANUJAN_WEBGPU_SOFTWARE: '1' };
 
 // Probe once in this process (registers the failing or "NOT RUN" test when there is no adapter).
@@ -52,26 +49,7 @@ if (probe !== null) {
     const reference = mkdtempSync(join(tmpdir(), 'rlth-webgpu-reference-'));
 
     // 1. Start, and SIGKILL right after the first level's event.
-    const child = spawn(process.execPath, [...nodeArgs, ...RUN, '--workspace', killed], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let id = '';
-    let levelsSeen = 0;
-    let buffer = '';
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.stdout.on('data', (c: Buffer) => {
-      buffer += c.toString('utf8');
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const e = decodeEvent(buffer.slice(0, nl));
-        buffer = buffer.slice(nl + 1);
-        if (e.event === 'run-start') id = e.run as string;
-        if (e.event === 'level') {
-          levelsSeen++;
-          child.kill('SIGKILL');
-        }
-      }
-    });
-    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const { id, levelsSeen, stderr, exit } = await runAndKillAfterFirstLevel([...RUN, '--workspace', killed], env);
     assert.equal(exit.signal, 'SIGKILL', `the run ended before it was killed: ${stderr}`);
     assert.ok(levelsSeen >= 1);
     assert.match(stderr, /engine: webgpu on /, 'the run says it uses the webgpu backend');
@@ -85,7 +63,7 @@ if (probe !== null) {
     assert.equal((engineEvents[0].data as { backend?: string }).backend, 'webgpu', JSON.stringify(engineEvents[0].data));
 
     // 2. The same command again: resumes and finishes.
-    const rerun = spawnSync(process.execPath, [...nodeArgs, ...RUN, '--workspace', killed], { encoding: 'utf8', env });
+    const rerun = spawnSync(process.execPath, [...cliNodeArgs, ...RUN, '--workspace', killed], { encoding: 'utf8', env });
     assert.equal(rerun.status, 0, rerun.stderr);
     const events = rerun.stdout.trim().split('\n').map(decodeEvent);
     assert.equal(events[0].mode, 'resume');
@@ -93,7 +71,7 @@ if (probe !== null) {
     assert.equal(events[events.length - 1].status, 'done');
 
     // 3. An uninterrupted run of the same config elsewhere, on the same device.
-    const full = spawnSync(process.execPath, [...nodeArgs, ...RUN, '--workspace', reference], { encoding: 'utf8', env });
+    const full = spawnSync(process.execPath, [...cliNodeArgs, ...RUN, '--workspace', reference], { encoding: 'utf8', env });
     assert.equal(full.status, 0, full.stderr);
     assert.equal(decodeEvent(full.stdout.split('\n')[0]).run, id, 'same config, same run id');
 
@@ -113,7 +91,7 @@ if (probe !== null) {
     }
 
     // 4. The report of the resumed run.
-    const report = spawnSync(process.execPath, [...nodeArgs, 'report', id, '--workspace', killed, '--format', 'html,csv'], { encoding: 'utf8', env });
+    const report = spawnSync(process.execPath, [...cliNodeArgs, 'report', id, '--workspace', killed, '--format', 'html,csv'], { encoding: 'utf8', env });
     assert.equal(report.status, 0, report.stderr);
     assert.ok(existsSync(join(killed, 'report', 'report.html')), `no report page: ${report.stdout}`);
   });
