@@ -7,12 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEvent } from '../../src/experiment/events.js';
 import { openStore } from '../../src/experiment/store.js';
-import { cliNodeArgs, runAndKillAfterFirstLevel } from './kill-after-level.js';
+import { assertSameCheckpoints, cliNodeArgs, runAndKillAfterFirstLevel, storedRecords } from './kill-after-level.js';
 import { withoutTimings } from './stand-in.js';
 
 const RUN = [
@@ -49,19 +49,12 @@ test('a real run killed with SIGKILL and rerun ends exactly as an uninterrupted 
   assert.equal(full.status, 0, full.stderr);
   assert.equal(decodeEvent(full.stdout.split('\n')[0]).run, id, 'same config, same run id');
 
-  const a = openStore(killed);
-  const b = openStore(reference);
-  const resumed = a.levelRecords(id);
-  const uninterrupted = b.levelRecords(id);
-  a.close();
-  b.close();
+  const resumed = storedRecords(killed, id);
+  const uninterrupted = storedRecords(reference, id);
   assert.equal(uninterrupted.length, 4);
   assert.ok(uninterrupted[3].density < 0.6, 'it pruned');
   assert.ok(uninterrupted[0].accuracy.clean > 0.5, 'it learned');
   assert.deepEqual(withoutTimings(resumed), withoutTimings(uninterrupted));
   // The checkpoints (masks, trained weights, next masks) are byte-identical too.
-  for (const level of [0, 1, 2, 3]) {
-    const file = `runs/${id}/level-${String(level).padStart(4, '0')}.safetensors`;
-    assert.ok(readFileSync(join(killed, file)).equals(readFileSync(join(reference, file))), file);
-  }
+  assertSameCheckpoints(killed, reference, id, 4);
 });

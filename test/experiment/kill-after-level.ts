@@ -1,12 +1,17 @@
 /**
  * Starting the real CLI (real-cli.ts) as a child process and killing it with SIGKILL right after
- * its first `level` event (`--json` output): the shared first step of the kill-and-resume tests.
+ * its first `level` event (`--json` output), and comparing the resumed run with an uninterrupted
+ * one: the shared steps of the kill-and-resume tests.
  * Not a test file itself.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeEvent } from '../../src/experiment/events.js';
+import { openStore } from '../../src/experiment/store.js';
+import type { LevelRecord } from '../../src/prune/records.js';
 
 const self = fileURLToPath(import.meta.url);
 const entry = join(dirname(self), `real-cli${extname(self)}`);
@@ -43,4 +48,22 @@ export async function runAndKillAfterFirstLevel(args: string[], env: NodeJS.Proc
   });
   run.exit = await new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return run;
+}
+
+/** The level records of run `id` in the store of `workspace` (opened and closed here). */
+export function storedRecords(workspace: string, id: string): LevelRecord[] {
+  const store = openStore(workspace);
+  try {
+    return store.levelRecords(id);
+  } finally {
+    store.close();
+  }
+}
+
+/** Asserts that levels 0..levels-1 of run `id` have byte-identical checkpoints in both workspaces. */
+export function assertSameCheckpoints(a: string, b: string, id: string, levels: number): void {
+  for (let level = 0; level < levels; level++) {
+    const file = `runs/${id}/level-${String(level).padStart(4, '0')}.safetensors`;
+    assert.ok(readFileSync(join(a, file)).equals(readFileSync(join(b, file))), file);
+  }
 }

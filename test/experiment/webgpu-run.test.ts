@@ -13,12 +13,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEvent } from '../../src/experiment/events.js';
 import { openStore } from '../../src/experiment/store.js';
-import { cliNodeArgs, runAndKillAfterFirstLevel } from './kill-after-level.js';
+import { assertSameCheckpoints, cliNodeArgs, runAndKillAfterFirstLevel, storedRecords } from './kill-after-level.js';
 import { tempDir, writePngFolder } from '../data/make-files.js';
 import { webgpuForTests } from '../engine/webgpu-setup.js';
 import { withoutTimings } from './stand-in.js';
@@ -75,20 +75,13 @@ if (probe !== null) {
     assert.equal(full.status, 0, full.stderr);
     assert.equal(decodeEvent(full.stdout.split('\n')[0]).run, id, 'same config, same run id');
 
-    const a = openStore(killed);
-    const b = openStore(reference);
-    const resumed = a.levelRecords(id);
-    const uninterrupted = b.levelRecords(id);
-    a.close();
-    b.close();
+    const resumed = storedRecords(killed, id);
+    const uninterrupted = storedRecords(reference, id);
     assert.equal(uninterrupted.length, 3);
     assert.ok(uninterrupted[2].density < 0.7, `it pruned (density ${uninterrupted[2].density})`);
     for (const r of uninterrupted) assert.ok(Number.isFinite(r.trainLoss), `level ${r.level}: finite train loss`);
     assert.deepEqual(withoutTimings(resumed), withoutTimings(uninterrupted));
-    for (const level of [0, 1, 2]) {
-      const file = `runs/${id}/level-${String(level).padStart(4, '0')}.safetensors`;
-      assert.ok(readFileSync(join(killed, file)).equals(readFileSync(join(reference, file))), file);
-    }
+    assertSameCheckpoints(killed, reference, id, 3);
 
     // 4. The report of the resumed run.
     const report = spawnSync(process.execPath, [...cliNodeArgs, 'report', id, '--workspace', killed, '--format', 'html,csv'], { encoding: 'utf8', env });
