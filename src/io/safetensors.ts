@@ -18,10 +18,10 @@
  * atomically (temporary file in the same folder, fsync, rename), so a crash never leaves a
  * half-written file under the final name.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { fileError } from '../errors.js';
+import { fileError, type UserError } from '../errors.js';
 
 export interface SafetensorsTensor {
   /** the dtype as stored in the file, e.g. "F32", "BF16" */
@@ -33,6 +33,15 @@ export interface SafetensorsTensor {
 export interface SafetensorsFile {
   tensors: Map<string, SafetensorsTensor>;
   metadata: Record<string, string>;
+}
+
+/** A tensor as the header describes it: `begin` and `end` are byte offsets into the data buffer. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
 }
 
 /**
@@ -74,16 +83,41 @@ export function readSafetensors(path: string): SafetensorsFile {
 
 /** Parses safetensors bytes; `path` only names the source in error messages. */
 export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
-  const fail = (problem: string) => fileError(path, `not a valid safetensors file: ${problem}`);
-  if (bytes.length < 8) throw fail(`the file is ${bytes.length} bytes long, shorter than the 8-byte header length (truncated?)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(bytes.length - 8)) {
-    throw fail(`the header length ${headerLength} runs past the end of the file (${bytes.length - 8} bytes after the length field; truncated?)`);
+  const n = headerLength(bytes.subarray(0, 8), bytes.length, path);
+  const dataStart = 8 + n;
+  const { entries, metadata } = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, path);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const e of entries) {
+    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(raw, e.dtype) });
   }
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw fail(`the header length ${headerLength} exceeds ${MAX_HEADER_BYTES} bytes`);
-  const n = Number(headerLength);
-  const headerText = Buffer.from(bytes.buffer, bytes.byteOffset + 8, n).toString('utf8');
+  return { tensors, metadata };
+}
+
+/** "not a valid safetensors file: <problem>", naming the file. */
+function invalid(path: string, problem: string): UserError {
+  return fileError(path, `not a valid safetensors file: ${problem}`);
+}
+
+/** N, the header's length, from the file's first 8 bytes (`lengthField`), checked against a file of `size` bytes. */
+function headerLength(lengthField: Uint8Array, size: number, path: string): number {
+  if (size < 8) throw invalid(path, `the file is ${size} bytes long, shorter than the 8-byte header length (truncated?)`);
+  const n = new DataView(lengthField.buffer, lengthField.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(size - 8)) {
+    throw invalid(path, `the header length ${n} runs past the end of the file (${size - 8} bytes after the length field; truncated?)`);
+  }
+  if (n > BigInt(MAX_HEADER_BYTES)) throw invalid(path, `the header length ${n} exceeds ${MAX_HEADER_BYTES} bytes`);
+  return Number(n);
+}
+
+/**
+ * Validates the JSON header (`headerBytes`, the N bytes after the length field) against a data
+ * buffer of `dataLength` bytes: every entry's dtype, shape and offsets, and no two tensors
+ * overlapping. Returns the entries in the header's order.
+ */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, path: string): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
+  const fail = (problem: string) => invalid(path, problem);
+  const headerText = Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).toString('utf8');
   let header: unknown;
   try {
     header = JSON.parse(headerText);
@@ -96,10 +130,8 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   const duplicate = duplicateJsonKey(headerText);
   if (duplicate !== null) throw fail(`the header holds the key ${JSON.stringify(duplicate)} twice in one object`);
 
-  const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: Array<{ name: string; dtype: string; shape: number[]; begin: number; end: number }> = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('"__metadata__" is not an object');
@@ -146,13 +178,107 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
       throw fail(`tensors "${prev.name}" [${prev.begin}, ${prev.end}] and "${cur.name}" [${cur.begin}, ${cur.end}] overlap`);
     }
   }
+  return { entries, metadata };
+}
 
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const e of entries) {
-    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(raw, e.dtype) });
+/**
+ * Memory that SafetensorsReader.read reuses from one tensor to the next: one per tensor that must
+ * stay valid at the same time (a weight and its mask need two).
+ */
+export class TensorScratch {
+  private buffer: ArrayBuffer;
+
+  /** `bytes`: the most the tensors it will hold need, when known (growing it costs fresh memory). */
+  constructor(bytes = 0) {
+    this.buffer = new ArrayBuffer(bytes);
   }
-  return { tensors, metadata };
+
+  /** `bytes` bytes of this scratch memory (grown when too small; what was there is lost). */
+  take(bytes: number): Uint8Array {
+    if (this.buffer.byteLength < bytes) this.buffer = new ArrayBuffer(bytes);
+    return new Uint8Array(this.buffer, 0, bytes);
+  }
+}
+
+/**
+ * A safetensors file opened for reading one tensor at a time: the header is read and validated
+ * (exactly as readSafetensors does) when it is opened, the values of a tensor when asked for.
+ * Reading a large model tensor by tensor into reused memory costs the memory of its largest
+ * tensor instead of the whole file; on this project's machine touching fresh memory was most of
+ * `ramanujan analyze`'s time on an 80 MB model (docs/analysis.md).
+ */
+export class SafetensorsReader {
+  readonly path: string;
+  readonly entries: Map<string, SafetensorsEntry>;
+  readonly metadata: Record<string, string>;
+  private fd: number | null;
+  private readonly dataStart: number;
+
+  private constructor(path: string, fd: number, dataStart: number, entries: SafetensorsEntry[], metadata: Record<string, string>) {
+    this.path = path;
+    this.fd = fd;
+    this.dataStart = dataStart;
+    this.entries = new Map(entries.map((e) => [e.name, e]));
+    this.metadata = metadata;
+  }
+
+  static open(path: string): SafetensorsReader {
+    let fd: number;
+    let size: number;
+    try {
+      fd = openSync(path, 'r');
+      size = fstatSync(fd).size;
+    } catch (err) {
+      throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    try {
+      const lengthField = Buffer.alloc(8);
+      if (size >= 8) readFully(fd, lengthField, 0, path);
+      const n = headerLength(lengthField, size, path);
+      const headerBytes = Buffer.alloc(n);
+      readFully(fd, headerBytes, 8, path);
+      const { entries, metadata } = parseHeader(headerBytes, size - 8 - n, path);
+      return new SafetensorsReader(path, fd, 8 + n, entries, metadata);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * The values of tensor `name`, widened as readSafetensors widens them. With `scratch`, F32 and
+   * F64 values are a view into that scratch memory, valid until its next use; without, they are
+   * the caller's own.
+   */
+  read(name: string, scratch?: TensorScratch): Float32Array | Float64Array {
+    const entry = this.entries.get(name);
+    if (!entry) throw new Error(`${this.path}: no tensor "${name}"`);
+    if (this.fd === null) throw new Error(`${this.path}: read after close`);
+    const length = entry.end - entry.begin;
+    const raw = scratch ? scratch.take(length) : new Uint8Array(length);
+    readFully(this.fd, raw, this.dataStart + entry.begin, this.path);
+    return decode(raw, entry.dtype);
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** Fills `into` from the file at `position`; a file that ends early (changed since it was opened) is a UserError. */
+function readFully(fd: number, into: Uint8Array, position: number, path: string): void {
+  let done = 0;
+  while (done < into.length) {
+    let got: number;
+    try {
+      got = readSync(fd, into, done, into.length - done, position + done);
+    } catch (err) {
+      throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    if (got === 0) throw invalid(path, 'it ended early (changed while it was read?)');
+    done += got;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
-import { readModelLayers } from '../../src/io/model.js';
+import { openModelLayers, readModelLayers } from '../../src/io/model.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { packageRoot } from '../../src/paths.js';
 
@@ -93,4 +93,42 @@ test('a weight holding NaN or Infinity is a clear error', async () => {
   data[4] = NaN;
   writeSafetensors(path, new Map<string, T>([['fc.weight', { shape: [2, 3], data }]]));
   await expectUserError(() => readModelLayers(path), /nan\.safetensors: weight "fc\.weight" holds a non-finite value \(NaN\) at flat index 4/);
+});
+
+test('openModelLayers with reuse loads one layer at a time, each equal to readModelLayers\' (weights, masks from the model and from a mask file)', async () => {
+  const reparam = join(dir, 'reuse.safetensors');
+  const maskA = Float32Array.from({ length: 12 }, (_, k) => (k % 3 ? 1 : 0));
+  writeSafetensors(reparam, new Map<string, T>([
+    ['a.weight_orig', { shape: [3, 4], data: Float32Array.from({ length: 12 }, (_, k) => k - 5.5) }],
+    ['a.weight_mask', { shape: [3, 4], data: maskA }],
+    ['b.weight', { shape: [2, 3, 3, 3], data: Float32Array.from({ length: 54 }, (_, k) => (k % 4 ? 0.1 * k : 0)) }],
+    ['c.weight', { shape: [5, 2], data: Float64Array.from({ length: 10 }, (_, k) => -k) }],
+  ]));
+  const cases: Array<[string, string | null]> = [
+    [reparam, null],
+    [join(fixtures, 'small.safetensors'), join(fixtures, 'small_masks.safetensors')],
+    [join(fixtures, 'small.onnx'), null],
+  ];
+  for (const [model, masks] of cases) {
+    const expected = await readModelLayers(model, masks);
+    const source = await openModelLayers(model, masks, { reuse: true });
+    try {
+      assert.deepEqual(source.layers, expected.map(({ weight: _w, mask: _m, ...info }) => info), model);
+      for (const layer of expected) {
+        const loaded = source.load(layer.name);
+        assert.deepEqual(loaded, layer, `${model} ${layer.name}`);
+      }
+    } finally {
+      source.close();
+    }
+  }
+  // A bad value is found when its layer is loaded, with the same message.
+  const bad = join(dir, 'reuse-nan.safetensors');
+  writeSafetensors(bad, new Map<string, T>([['w', { shape: [2, 2], data: Float32Array.from([1, Number.NaN, 0, 1]) }]]));
+  const source = await openModelLayers(bad, null, { reuse: true });
+  try {
+    await expectUserError(async () => source.load('w'), /reuse-nan\.safetensors: weight "w" holds a non-finite value \(NaN\) at flat index 1/);
+  } finally {
+    source.close();
+  }
 });

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
-import { halfBitsToNumber, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { halfBitsToNumber, readSafetensors, SafetensorsReader, TensorScratch, writeSafetensors } from '../../src/io/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rlth-st-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -190,4 +190,78 @@ test('writing into a missing folder is a UserError and leaves nothing behind', (
     () => writeSafetensors(join(dir, 'no', 'such', 'x.safetensors'), new Map([['x', { shape: [1], data: new Float32Array(1) }]])),
     /x\.safetensors: cannot write the file \(ENOENT\)/,
   );
+});
+
+test('SafetensorsReader reads each tensor as readSafetensors does; with a scratch, F32 values are reused memory', () => {
+  const a = Float32Array.from({ length: 12 }, (_, i) => i * 0.25 - 1);
+  const b = Float64Array.from({ length: 5 }, (_, i) => Math.E * (i - 2));
+  const c = Float32Array.from({ length: 6 }, (_, i) => -i);
+  const path = join(dir, 'reader.safetensors');
+  writeSafetensors(path, new Map<string, { shape: number[]; data: Float32Array | Float64Array }>([
+    ['a', { shape: [3, 4], data: a }],
+    ['b', { shape: [5], data: b }],
+    ['c', { shape: [2, 3], data: c }],
+  ]), { format: 'pt' });
+  const whole = readSafetensors(path);
+  const reader = SafetensorsReader.open(path);
+  try {
+    assert.deepEqual(reader.metadata, whole.metadata);
+    assert.deepEqual([...reader.entries.keys()], [...whole.tensors.keys()]);
+    for (const [name, t] of whole.tensors) {
+      assert.deepEqual(reader.entries.get(name)!.shape, t.shape);
+      assert.deepEqual(reader.read(name), t.data, name);
+    }
+    // Own arrays without a scratch; with one, the next read reuses the memory of the last.
+    const scratch = new TensorScratch(48);
+    const first = reader.read('a', scratch);
+    assert.deepEqual(first, a);
+    const second = reader.read('c', scratch);
+    assert.deepEqual(second, c);
+    assert.equal(first.buffer, second.buffer);
+    assert.deepEqual([...first.subarray(0, 6)], [...c]);
+    const own = reader.read('a');
+    reader.read('c', scratch);
+    assert.deepEqual(own, a);
+  } finally {
+    reader.close();
+  }
+  assert.throws(() => reader.read('a'), /read after close/);
+});
+
+test('SafetensorsReader refuses every broken header with the message readSafetensors gives, and a file cut short after opening', () => {
+  const short = join(dir, 'r-short.safetensors');
+  writeFileSync(short, Buffer.from([1, 2, 3]));
+  const broken = [
+    join(dir, 'nope.safetensors'),
+    short,
+    rawFile('r-hlen.safetensors', { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4), 1000n),
+    rawFile('r-json.safetensors', '{"a": {"dtype": "F32",', new Uint8Array(0)),
+    rawFile('r-range.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(10)),
+    rawFile('r-overlap.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)),
+    rawFile('r-dtype.safetensors', { w: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)),
+    rawFile('r-dup.safetensors', '{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', new Uint8Array(4)),
+  ];
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+      return err.message;
+    }
+    assert.fail('expected an error');
+  };
+  for (const path of broken) {
+    const expected = messageOf(() => readSafetensors(path));
+    assert.ok(expected.startsWith(path), expected);
+    assert.equal(messageOf(() => SafetensorsReader.open(path)), expected);
+  }
+  const path = join(dir, 'cut.safetensors');
+  writeSafetensors(path, new Map([['w', { shape: [256], data: new Float32Array(256).fill(1) }]]));
+  const reader = SafetensorsReader.open(path);
+  try {
+    truncateSync(path, 100);
+    expectUserError(() => reader.read('w'), /cut\.safetensors: not a valid safetensors file: it ended early/);
+  } finally {
+    reader.close();
+  }
 });

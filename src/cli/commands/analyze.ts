@@ -65,20 +65,25 @@ export async function analyzeModel(modelPath: string, opts: { mask?: string | nu
       throw new UserError(`--layers: "${opts.layers}" is not a valid regular expression (${(err as Error).message})`);
     }
   }
-  const [{ networkRegime }, { analyzeLayers }, { readModelLayers }] = await Promise.all([
-    import('../../graph/index.js'),
-    import('../../graph/parallel.js'),
-    import('../../io/model.js'),
-  ]);
-  const all = await readModelLayers(modelPath, opts.mask ?? null);
-  const chosen = filter ? all.filter((l) => filter!.test(l.name)) : all;
-  if (chosen.length === 0) {
-    throw new UserError(`--layers: "${opts.layers}" matches none of the layers of ${modelPath} (${all.map((l) => l.name).join(', ')})`);
+  const [{ analyzeLayer, networkRegime }, { openModelLayers }] = await Promise.all([import('../../graph/index.js'), import('../../io/model.js')]);
+  // One layer's values in memory at a time, read into memory reused from layer to layer: on this
+  // project's machine, touching 80 MB of fresh memory for a whole vgg19 cost more than analysing
+  // it (docs/analysis.md). One thread: starting workers (cold JIT) and copying the layers to them
+  // cost more than they saved in the measurements of docs/analysis.md on this 2-core machine.
+  const source = await openModelLayers(modelPath, opts.mask ?? null, { reuse: true });
+  let layers: LayerAnalysis[];
+  try {
+    const chosen = filter ? source.layers.filter((l) => filter!.test(l.name)) : source.layers;
+    if (chosen.length === 0) {
+      throw new UserError(`--layers: "${opts.layers}" matches none of the layers of ${modelPath} (${source.layers.map((l) => l.name).join(', ')})`);
+    }
+    layers = chosen.map((info) => {
+      const l = source.load(info.name);
+      return analyzeLayer({ name: l.name, kind: l.kind, shape: l.shape, weight: l.weight, mask: l.mask });
+    });
+  } finally {
+    source.close();
   }
-  // One thread: starting workers (cold JIT) and copying the layers to them cost more than they
-  // saved in the measurements of docs/analysis.md on this 2-core machine.
-  const inputs = chosen.map((l) => ({ name: l.name, kind: l.kind, shape: l.shape, weight: l.weight, mask: l.mask }));
-  const layers = await analyzeLayers(inputs, { threads: 1 });
   // networkRegime over the per-layer "any chosen criterion" verdicts, expressed through 'combined'.
   const regime = networkRegime(
     layers.map((a) => (a.verdicts === null ? null : { ...a.verdicts, combined: keepsUnder(a.verdicts, opts.criteria) === true })),
