@@ -11,6 +11,6 @@ export { runLottery, ramanujanPreservingPrune, magnitudeScores, randomScores, sn
 export { openStore, RunStore, executeRun, realEnvironment, parseExperimentConfig, experimentSchema, toLotteryConfig, configFields, PRESETS, findPreset, quickScale, resolveRun, runId, planSweep, runSweep, encodeEvent, decodeEvent, type ExperimentConfig, type RunSummary, type RunEnvironment, type SweepPlan, type SweepResult } from './experiment/index.js';
 export { analyzeLayers, createAnalysisPool, type AnalysisPool } from './graph/parallel.js';
 export { analyzeLayer, graphMetrics, layerVerdicts, keepsProperty, networkRegime, regimeText, isCollapsed, biadjacencySize, type LayerInput, type GraphMetrics, type LayerAnalysis, type LayerVerdicts, type Regime, type Criterion, type CriterionSet, type Weighting } from './graph/index.js';
-export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsTensor } from './io/safetensors.js';
+export { readSafetensors, writeSafetensors, SafetensorsReader, TensorScratch, type SafetensorsFile, type SafetensorsTensor, type SafetensorsEntry } from './io/safetensors.js';
 export { readOnnxWeights, type OnnxWeight } from './io/onnx.js';
-export { readModelLayers, type ModelLayer } from './io/model.js';
+export { readModelLayers, openModelLayers, type ModelLayer, type ModelLayerInfo, type ModelLayerSource } from './io/model.js';
