@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { checkNamedDataDir, resolveDataDir } from './data-dir.js';
 import { CIFAR10_CLASSES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, hasCifarBatches, loadCifarBinary } from './cifar.js';
 import { findIdxFiles, IDX_FILE_NAMES, loadIdxSplit, type IdxFiles } from './idx.js';
 import { isImageFolder, loadImageFolder, type ImageFolderProgress } from './image-folder.js';
@@ -21,6 +22,7 @@ import { balancedIndices, firstOfEachClass, takeExamples } from './subsets.js';
 import type { Dataset } from './types.js';
 
 export type { Dataset, Split } from './types.js';
+export { checkNamedDataDir, resolveDataDir } from './data-dir.js';
 export { TrainBatches, testBatches, noisyTestSets, noiseStd, DEFAULT_NOISE_SIGMAS, CROP_PADDING, type EvalBatchSource } from './batches.js';
 export { KNOWN_NORMALIZATION, channelStatistics, normalizationTable, type Normalization } from './normalize.js';
 export { CIFAR10_CLASSES } from './cifar.js';
@@ -49,10 +51,6 @@ export interface LoadDatasetOptions {
   subsetSeed?: number;
   /** progress of a first image-folder decode */
   onProgress?: (p: ImageFolderProgress) => void;
-}
-
-export function resolveDataDir(dataDir?: string | null): string {
-  return resolve(dataDir ?? process.env.RAMANUJAN_DATA_DIR ?? 'data');
 }
 
 export function resolveCacheDir(cacheDir?: string | null): string {
@@ -178,6 +176,8 @@ function applySubsets(ds: Dataset, opts: LoadDatasetOptions): Dataset {
 /** Finds and loads a dataset (see the module comment for names and folders). */
 export async function loadDataset(name: string, opts: LoadDatasetOptions = {}): Promise<Dataset> {
   const { kind, path } = parseName(name);
+  // Only a name without a PATH looks in the data folder.
+  if (path === null) checkNamedDataDir(opts.dataDir);
   const dataDir = resolveDataDir(opts.dataDir);
   let ds: Dataset;
   switch (kind) {

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { checkNamedDataDir } from '../data/data-dir.js';
 import { UserError, fileError } from '../errors.js';
 import { checkLayerNames } from './layer-names.js';
 import { applyOverrides, checkReservedKeys, isPlainObject, type Override } from './overrides.js';
@@ -108,7 +109,12 @@ export function buildConfig(raw: Record<string, unknown>, overrides: readonly Ov
  */
 function checkDataDir(config: ExperimentConfig, where: string): void {
   const dir = config.data.dataDir;
-  if (dir === null) return;
+  if (dir === null) {
+    // The same for $RAMANUJAN_DATA_DIR, where the dataset is looked up in the data folder (a name
+    // without a PATH): refused before the run is stored rather than when its data is loaded.
+    if (!config.data.dataset.includes(':')) checkNamedDataDir(null);
+    return;
+  }
   let isFolder = false;
   try {
     isFolder = statSync(dir).isDirectory();

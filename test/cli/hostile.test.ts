@@ -245,6 +245,27 @@ test('hostile config keys and values: one message naming the key, nothing writte
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
 
+test('a RAMANUJAN_DATA_DIR that does not exist: run and sweep refuse it in one line before anything is written', () => {
+  const root = tmp('env-data');
+  const ws = join(root, 'ws');
+  const saved = process.env.RAMANUJAN_DATA_DIR;
+  process.env.RAMANUJAN_DATA_DIR = join(root, 'unmounted');
+  try {
+    for (const args of [['run', 'lenet-mnist'], ['sweep', 'table2-lenet-mnist', '--quick']]) {
+      const r = cli([...args, '--workspace', ws]);
+      assertRefused(r, /^ramanujan: RAMANUJAN_DATA_DIR: .*unmounted does not exist/, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(existsSync(ws), false, `${args.join(' ')}: nothing written`);
+    }
+    // A dataset given with its PATH does not look in the data folder: the variable is not consulted.
+    const r = cli(['run', 'lenet-mnist', '--set', `data.dataset=mnist:${join(root, 'nothing-here')}`, '--workspace', ws]);
+    assert.doesNotMatch(r.stderr, /RAMANUJAN_DATA_DIR/);
+  } finally {
+    if (saved === undefined) delete process.env.RAMANUJAN_DATA_DIR;
+    else process.env.RAMANUJAN_DATA_DIR = saved;
+  }
+});
+
 test('names with terminal escape sequences are printed without them', () => {
   const root = tmp('escapes');
   const ws = join(root, 'ws');

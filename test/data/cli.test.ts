@@ -95,3 +95,11 @@ test('the command function returns the JSON text and throws UserErrors', async (
   });
   await assert.rejects(dataInfo('svhn', {}), (e: unknown) => e instanceof UserError && /dataset "svhn": unknown/.test(e.message));
 });
+
+test('data info with a RAMANUJAN_DATA_DIR that does not exist: one line naming it, exit code 1', () => {
+  const missing = join(tempDir('cli-missing'), 'gone');
+  const r = runCli(['data', 'info', 'mnist'], { RAMANUJAN_DATA_DIR: missing });
+  assert.equal(r.status, 1, r.stdout);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`RAMANUJAN_DATA_DIR: ${missing} does not exist`));
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, renameSync, unlinkSync } from 'node:fs';
+import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { loadDataset, mnistPackageDir, KNOWN_NORMALIZATION, DEBIAN_FASHION_MNIST_DIR } from '../../src/data/index.js';
@@ -150,4 +150,27 @@ test('bad IDX files: each one a UserError naming the file and the fault', async 
   writeIdxFolder(join(dir, 'x'), tinyIdx(6, 4, 2, 6), { H: 2, W: 6 });
   renameSync(join(dir, 'x', 't10k-images-idx3-ubyte'), join(dir, 't10k-images-idx3-ubyte'));
   await rejectsUser(loadDataset(`mnist:${dir}`), /t10k-images-idx3-ubyte: images are 2x6 but the training images are 4x3/);
+});
+
+test('a data folder that was named but does not exist is refused, not passed over for the bundled copy', async () => {
+  const missing = join(tempDir('named'), 'not-mounted');
+  const saved = process.env.RAMANUJAN_DATA_DIR;
+  try {
+    process.env.RAMANUJAN_DATA_DIR = missing;
+    await rejectsUser(loadDataset('mnist'), new RegExp(`^RAMANUJAN_DATA_DIR: ${missing} does not exist`));
+    // A PATH in the name does not look in the data folder, so the variable is not consulted.
+    const other = tempDir('named-explicit');
+    writeIdxFolder(other, tinyIdx(2, 2));
+    assert.equal((await loadDataset(`mnist:${other}`)).train.count, 2);
+    // Empty is unset: the default folder (absent here) and then the bundled copy.
+    process.env.RAMANUJAN_DATA_DIR = '';
+    assert.equal((await loadDataset('mnist', { trainSubset: 10, testSubset: 10 })).train.count, 10);
+  } finally {
+    if (saved === undefined) delete process.env.RAMANUJAN_DATA_DIR;
+    else process.env.RAMANUJAN_DATA_DIR = saved;
+  }
+  await rejectsUser(loadDataset('fashion-mnist', { dataDir: missing }), /^the data folder given \(--data-dir or data\.dataDir\): .* does not exist/);
+  const file = join(tempDir('named-file'), 'data.txt');
+  writeFileSync(file, 'not a folder');
+  await rejectsUser(loadDataset('cifar10', { dataDir: file }), /is a file, expected the folder that holds the datasets/);
 });

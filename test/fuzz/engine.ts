@@ -634,7 +634,11 @@ export function judge(p: Prepared, r: { exitCode: number | null; signal: string 
 function runChild(args: string[], report: string, bounds: { memory: number; wallMs: number }): Promise<{ exitCode: number | null; signal: string | null; stderr: string; wallMs: number; killedFor: string | null }> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [CHILD, report, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RAMANUJAN_DATA_DIR: join(report, '..', 'no-data') } });
+    // An empty data folder: a dataset named without a PATH is found only where the loader looks
+    // besides it (a named data folder must exist, src/data/index.ts).
+    const noData = join(report, '..', 'no-data');
+    mkdirSync(noData, { recursive: true });
+    const child = spawn(process.execPath, [CHILD, report, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RAMANUJAN_DATA_DIR: noData } });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
