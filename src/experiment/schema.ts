@@ -45,9 +45,13 @@ export function datasetKind(name: string): string | null {
 // a batch is batchSize x image floats (65536 x 3x32x32 x 4 bytes = 805 MB); 10 million iterations
 // per level is 80 times VGG-19's full schedule; 1000 levels prune any net of the zoo to nothing
 // many times over (0.8^1000 < 1e-96), and a level that prunes nothing ends the run anyway.
+// SNIP over 10,000 minibatches is 10 epochs of MNIST at batch 60 for one score; 32 noisy test
+// sets are 32 more passes over the test set at every level.
 export const MAX_BATCH_SIZE = 65536;
 export const MAX_ITERATIONS = 10_000_000;
 export const MAX_LEVELS = 1000;
+export const MAX_SNIP_BATCHES = 10_000;
+export const MAX_NOISE_SIGMAS = 32;
 
 const fraction = (dflt: number, what: string) =>
   z.number().gt(0).lt(1).default(dflt).describe(what);
@@ -107,7 +111,7 @@ const pruningSchema = z
     targetScope: z.enum(['network', 'layer']).default('network').describe("'network': stop once the network's density is <= 10^-alpha; 'layer': every layer is pruned down to round(10^-alpha x its size) and no further, stop when all are there (Table 2)"),
     maxLevels: z.number().int().min(0).max(MAX_LEVELS).default(50).describe('stop after this many pruning levels (level 0, the dense net, not counted)'),
     excludeFromPruning: layerNames('weights never pruned (PyTorch names, e.g. fc1.weight)'),
-    snipBatches: z.number().int().positive().default(1).describe('SNIP: minibatches the gradient is averaged over'),
+    snipBatches: z.number().int().positive().max(MAX_SNIP_BATCHES).default(1).describe('SNIP: minibatches the gradient is averaged over'),
     // `true` switches Algorithm 1 on with its defaults, `false` off: handy with --set.
     bound: z
       .preprocess((v) => (v === true ? {} : v === false ? null : v), boundSchema.nullable())
@@ -118,7 +122,7 @@ const pruningSchema = z
 
 const evaluationSchema = z
   .strictObject({
-    noiseSigmas: z.array(z.number().positive()).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets; our values, the paper prints none'),
+    noiseSigmas: z.array(z.number().positive()).max(MAX_NOISE_SIGMAS).default([0.1, 0.2, 0.3, 0.4, 0.5]).describe('Gaussian noise sigmas (on the [0,1] pixel scale) of the noisy test sets; our values, the paper prints none'),
     noiseScale: z.enum(['std', 'variance']).default('std').describe("how a sigma is read: 'std' the noise's standard deviation; 'variance' its variance (std = sqrt(sigma)); the paper says variance but gives no values"),
     noiseSeed: z.number().int().min(0).default(0).describe('seed of the test-set noise: fixed across runs and seeds, so every run of a sweep sees the same noisy images'),
     criterion: z.enum(CRITERIA).default('unweighted').describe('property that decides the regime: unweighted (max(DeltaS, DeltaR) > 0 on the mask, Figure 4a), combined (Algorithm 1), or one of UE, UD, WE, WD'),
@@ -311,8 +315,10 @@ function allowedFromJson(j: Record<string, unknown>): string {
       return 'true or false';
     case 'string':
       return 'text';
-    case 'array':
-      return `list of ${plural(allowedFromJson((j.items ?? {}) as Record<string, unknown>))}`;
+    case 'array': {
+      const most = typeof j.maxItems === 'number' ? `, at most ${j.maxItems}` : '';
+      return `list of ${plural(allowedFromJson((j.items ?? {}) as Record<string, unknown>))}${most}`;
+    }
     case 'integer':
     case 'number': {
       const name = j.type === 'integer' ? 'integer' : 'number';

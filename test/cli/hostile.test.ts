@@ -233,6 +233,8 @@ test('hostile config keys and values: one message naming the key, nothing writte
     [['run', 'lenet-mnist', '--set', 'training.iterations=1000000000000'], /training\.iterations: got 1000000000000; allowed: integer > 0 and <= 10000000/],
     [['run', 'lenet-mnist', '--set', 'training.epochs=1000000'], /training\.epochs: .*10000000 iterations/],
     [['run', 'lenet-mnist', '--set', 'pruning.maxLevels=100000'], /pruning\.maxLevels: got 100000; allowed: integer >= 0 and <= 1000/],
+    [['run', 'lenet-mnist', '--set', 'pruning.snipBatches=100000'], /pruning\.snipBatches: got 100000; allowed: integer > 0 and <= 10000/],
+    [['run', 'lenet-mnist', '--set', `evaluation.noiseSigmas=[${Array.from({ length: 33 }, (_, i) => (i + 1) / 100).join(',')}]`], /evaluation\.noiseSigmas: got \[0\.01,.*0\.33\]; allowed: list of numbers > 0, at most 32/],
     [['run', 'lenet-mnist', '--threads', '1000'], /--threads.*at most \d+/],
     [['sweep', 'lenet-mnist', '--workers', '100000'], /--workers.*at most \d+/],
     [['run', 'lenet-mnist', '--set', `data.dataDir=${join(root, 'no-such-data')}`], /data\.dataDir: .*no-such-data does not exist/],
