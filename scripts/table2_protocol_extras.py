@@ -6,7 +6,9 @@ not print, computed from a workspace that holds the `table2-lenet-mnist` sweep:
    10 x 100) without a single remaining edge at the run's last level;
 2. which check of Algorithm 1 accepted each step of the Bound rows (the store's `attempts` table:
    line 12 `unweighted`, line 17 `score-weighted`, `failed`, `collapse-guard`), with the range of
-   the score graph's t1 and Delta_S on the attempts that reached line 17;
+   the score graph's t1 and Delta_S on the attempts that reached line 17 (the same counts as
+   `ramanujan report`'s algorithm1-checks.md, read here straight from the SQL table, a check of
+   one against the other);
 3. the SynFlow score sum R at each SynFlow-Bound run's last level and at level 0 (the sum of the
    logits of the network with every weight and bias replaced by its absolute value, on an all-ones
    input, from the level's trained weights), the quantity NOTES section 8 compares with the

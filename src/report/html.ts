@@ -14,6 +14,7 @@ import type { Chart } from './charts.js';
 import { fmt } from './charts.js';
 import type { LevelStats, RunGroup, Stat } from './runs.js';
 import { runIdentity } from './runs.js';
+import { type ChecksRow, CHECKS_HEADER, checksCells } from './checks.js';
 import { type Table2Row, table2Cells, table2Header } from './table2.js';
 
 const require = createRequire(import.meta.url);
@@ -86,6 +87,9 @@ export interface Page {
   across: PageChart[];
   table2: Table2Row[];
   table2Files: string[];
+  /** Algorithm 1's checks per Bound group (empty: no Bound run) */
+  checks: ChecksRow[];
+  checksFiles: string[];
 }
 
 /** a percentage as "98.19 ± 0.49" (std only with 2 or more seeds) */
@@ -171,6 +175,16 @@ ${body}
 </tbody></table>`;
 }
 
+function checksHtml(rows: ChecksRow[], files: string[]): string {
+  if (rows.length === 0) return '';
+  const links = files.map((f) => `<a href="${e(f)}">${e(f)}</a>`).join(' · ');
+  const body = rows.map((r) => `<tr>${checksCells(r).map((c, i) => `<td${i >= 3 && i <= 7 ? ' class="num"' : ''}>${e(c)}</td>`).join('')}</tr>`).join('\n');
+  return `<table class="table2"><caption>Algorithm 1: which check decided each attempt, over all seeds of each Bound group. Line 12: the unweighted graph keeps max(ΔS, ΔR) &gt; 0; line 17: the score-weighted graph keeps ΔS ≥ 0 with t1 ≥ 1, which depends on the scale of the scores (their t1 and ΔS ranges at line 17 are the last columns). ${links}</caption>
+<thead><tr>${CHECKS_HEADER.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>
+${body}
+</tbody></table>`;
+}
+
 const STYLE = `
 :root { --ink: #1d1d1f; --muted: #6b6b70; --line: #dcdce0; --gray: #cfcfcf; --pink: #f7c6d9; }
 * { box-sizing: border-box; }
@@ -237,6 +251,7 @@ export function renderPage(page: Page, libraries: InlineLibrary[]): string {
   ].join('');
   const across = `<section id="across"><h2>Across runs</h2>
 ${table2Html(page.table2, page.table2Files)}
+${checksHtml(page.checks, page.checksFiles)}
 ${page.across.map((pc) => figureHtml(pc, specs)).join('\n')}
 </section>`;
   const groups = page.groups

@@ -5,6 +5,7 @@
  * Layout of `outDir`:
  *   report.html            (format 'html')
  *   table2.md              (always) and table2.csv (format 'csv')
+ *   algorithm1-checks.md   (when a Bound run is reported) and .csv (format 'csv')
  *   charts/<id>.svg|png|csv per chart (formats 'svg', 'png', 'csv')
  * Every file is written to a temporary name and renamed, so a failed build leaves no half file.
  */
@@ -25,6 +26,7 @@ import {
 import { browserLibraries, type PageChart, type PageGroup, renderPage } from './html.js';
 import { chartToSvg, svgToPng, toCsv } from './render.js';
 import { groupRuns, type RunGroup } from './runs.js';
+import { checksCsvRows, checksMarkdown, checksRows } from './checks.js';
 import { table2CsvRows, table2Markdown, table2Rows } from './table2.js';
 import { REPORT_FORMATS, type ReportInput, type ReportResult } from './types.js';
 
@@ -34,6 +36,7 @@ export { summaryTable } from './summary.js';
 export { accuracyChart, accuracyVsDensityChart, decisionChart, deltaChart, densityChart, type Chart } from './charts.js';
 export { groupRuns, runIdentity, algorithmLabel, type RunGroup } from './runs.js';
 export { table2Rows, table2Markdown, type Table2Row } from './table2.js';
+export { checksRows, checksMarkdown, type ChecksRow } from './checks.js';
 export { chartToSvg, svgToPng, toCsv, compileSpec } from './render.js';
 
 function writeAtomic(path: string, data: string | Buffer): void {
@@ -77,6 +80,7 @@ export async function buildReport(input: ReportInput): Promise<ReportResult> {
   const perGroup = groups.map((g, i) => ({ group: g, charts: groupCharts(g, i) }));
   const across = acrossCharts(groups);
   const table2 = table2Rows(groups);
+  const checks = checksRows(groups);
 
   const outDir = resolve(input.outDir);
   const chartDir = join(outDir, 'charts');
@@ -126,6 +130,17 @@ export async function buildReport(input: ReportInput): Promise<ReportResult> {
     table2Files.push('table2.csv');
   }
 
+  const checksFiles: string[] = [];
+  if (checks.length > 0) {
+    write('algorithm1-checks.md', checksMarkdown(checks));
+    checksFiles.push('algorithm1-checks.md');
+    if (formats.has('csv')) {
+      const t = checksCsvRows(checks);
+      write('algorithm1-checks.csv', toCsv(t.columns, t.rows));
+      checksFiles.push('algorithm1-checks.csv');
+    }
+  }
+
   if (formats.has('html')) {
     const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
     const html = renderPage(
@@ -137,6 +152,8 @@ export async function buildReport(input: ReportInput): Promise<ReportResult> {
         across: pageAcross,
         table2,
         table2Files,
+        checks,
+        checksFiles,
       },
       browserLibraries(),
     );

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../../src/errors.js';
-import { buildReport, groupRuns, summaryTable, table2Markdown, table2Rows } from '../../src/report/index.js';
+import { buildReport, checksMarkdown, checksRows, groupRuns, summaryTable, table2Markdown, table2Rows } from '../../src/report/index.js';
 import { deltaChart } from '../../src/report/charts.js';
 import { jsonForScript } from '../../src/report/html.js';
 import { isCollapsed } from '../../src/graph/bounds.js';
@@ -85,7 +85,7 @@ test('buildReport writes the page, SVG + PNG + CSV per chart and Table 2', { tim
       '02-lenet-mnist-imp-bound-deltas', '02-lenet-mnist-imp-bound-accuracy', '02-lenet-mnist-imp-bound-density', '02-lenet-mnist-imp-bound-decisions',
       'accuracy-vs-density-1-lenet-300-100-mnist',
     ];
-    const expected = [...stems.flatMap((s) => ['svg', 'png', 'csv'].map((x) => `charts/${s}.${x}`)), 'report.html', 'table2.csv', 'table2.md'].sort();
+    const expected = [...stems.flatMap((s) => ['svg', 'png', 'csv'].map((x) => `charts/${s}.${x}`)), 'report.html', 'table2.csv', 'table2.md', 'algorithm1-checks.md', 'algorithm1-checks.csv'].sort();
     assert.deepEqual(names, expected);
     for (const f of files) assert.ok(readFileSync(f).length > 100, f);
     assert.deepEqual(readdirSync(join(out, 'charts')).filter((f) => f.includes('.tmp')), [], 'no temporary file left');
@@ -109,7 +109,11 @@ test('buildReport writes the page, SVG + PNG + CSV per chart and Table 2', { tim
     assert.equal(t2[1]!.seed_list, '1 2');
     assert.deepEqual(t2[1]!.accuracy_per_seed!.split(' ').map(Number), [100 * seed1[8]!.accuracy.clean, 100 * seed2[8]!.accuracy.clean]);
 
+    const checks = parse(readFileSync(join(out, 'algorithm1-checks.csv'), 'utf8'), { columns: true }) as Array<Record<string, string>>;
+    assert.deepEqual(checks.map((r) => r.algorithm), ['IMP-Bound'], 'one row, for the Bound group only');
+
     const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.match(html, /<caption>Algorithm 1: which check decided each attempt/);
     assert.equal((html.match(/<div class="chart" /g) ?? []).length, 8);
     assert.equal((html.match(/data-chart="chart-/g) ?? []).length, 8);
     for (const lib of ['vega@', 'vega-lite@', 'vega-embed@']) assert.ok(html.includes(`data-library="${lib}`), lib);
@@ -208,4 +212,29 @@ test('Table 2 rows that would read the same name their group', () => {
   assert.deepEqual(imp.map((r) => r.note), ['group lenet-mnist-imp', 'group imp-other']);
   assert.equal(rows.find((r) => r.algorithm === 'IMP-Bound')!.note, undefined);
   assert.match(table2Markdown(rows), /\| group imp-other \|/);
+});
+
+test('Algorithm 1 checks: every attempt of a Bound group counted by the check that decided it, with the score ranges at line 17', () => {
+  const twoSeeds = fixtureRuns().filter((r) => r.id.includes('bound'));
+  assert.equal(twoSeeds.length, 1);
+  const second = clone(twoSeeds[0]!);
+  second.id = 'run-bound-s2';
+  second.config = { ...(second.config as Record<string, unknown>), seed: 2 };
+  const rows = checksRows(groupRuns([...fixtureRuns(), second]));
+  assert.equal(rows.length, 1, 'plain groups have no row');
+  const [row] = rows;
+  // counted by hand from the records, twice (the same records under two seeds)
+  const counts: Record<string, number> = { unweighted: 0, 'score-weighted': 0, failed: 0, 'collapse-guard': 0 };
+  let t1: number[] = [];
+  for (const r of bound) for (const d of r.decisions ?? []) for (const a of d.attempts) {
+    counts[a.check]! += 2;
+    if (a.scoreT1 !== null) t1.push(a.scoreT1);
+  }
+  assert.ok(Object.values(counts).reduce((a, b) => a + b, 0) > 0, 'the fixture has attempts');
+  assert.equal(row!.runs, 2);
+  assert.deepEqual(row!.counts, counts);
+  t1 = t1.filter(Number.isFinite);
+  assert.deepEqual(row!.scoreT1, t1.length ? [Math.min(...t1), Math.max(...t1)] : null);
+  const md = checksMarkdown(rows).trim().split('\n');
+  assert.match(md[md.length - 1]!, new RegExp(`^\\| lenet-300-100 \\| mnist \\| IMP-Bound \\(lenet-mnist-imp-bound\\) \\| 2 \\| ${counts.unweighted} \\| ${counts['score-weighted']} \\| ${counts.failed} \\| ${counts['collapse-guard']} \\|`));
 });
