@@ -17,6 +17,7 @@ import { packageRoot } from '../paths.js';
 import {
   accuracyChart,
   accuracyVsDensityChart,
+  type Cell,
   type Chart,
   decisionChart,
   deltaChart,
@@ -121,25 +122,16 @@ export async function buildReport(input: ReportInput): Promise<ReportResult> {
   const pageAcross: PageChart[] = [];
   for (const c of across) pageAcross.push(await chartFiles(c));
 
-  const table2Files: string[] = [];
-  write('table2.md', table2Markdown(table2));
-  table2Files.push('table2.md');
-  if (formats.has('csv')) {
-    const t = table2CsvRows(table2);
-    write('table2.csv', toCsv(t.columns, t.rows));
-    table2Files.push('table2.csv');
-  }
-
-  const checksFiles: string[] = [];
-  if (checks.length > 0) {
-    write('algorithm1-checks.md', checksMarkdown(checks));
-    checksFiles.push('algorithm1-checks.md');
-    if (formats.has('csv')) {
-      const t = checksCsvRows(checks);
-      write('algorithm1-checks.csv', toCsv(t.columns, t.rows));
-      checksFiles.push('algorithm1-checks.csv');
-    }
-  }
+  // A table as <stem>.md and, with format csv, <stem>.csv; returns the files written (relative).
+  const writeTable = (stem: string, markdown: string, csv: () => { columns: string[]; rows: Array<Record<string, Cell>> }): string[] => {
+    write(`${stem}.md`, markdown);
+    if (!formats.has('csv')) return [`${stem}.md`];
+    const t = csv();
+    write(`${stem}.csv`, toCsv(t.columns, t.rows));
+    return [`${stem}.md`, `${stem}.csv`];
+  };
+  const table2Files = writeTable('table2', table2Markdown(table2), () => table2CsvRows(table2));
+  const checksFiles = checks.length > 0 ? writeTable('algorithm1-checks', checksMarkdown(checks), () => checksCsvRows(checks)) : [];
 
   if (formats.has('html')) {
     const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
