@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
@@ -259,4 +260,14 @@ test('SafetensorsReader refuses every broken header with the message readSafeten
   } finally {
     reader.close();
   }
+});
+
+test('a FIFO or a folder named like a model is refused at once, not waited on', () => {
+  const fifo = join(dir, 'fifo.safetensors');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  expectUserError(() => readSafetensors(fifo), /fifo\.safetensors: is not a regular file \(a device, FIFO or socket\)/);
+  expectUserError(() => SafetensorsReader.open(fifo), /fifo\.safetensors: is not a regular file \(a device, FIFO or socket\)/);
+  const folder = join(dir, 'folder.safetensors');
+  mkdirSync(folder);
+  expectUserError(() => SafetensorsReader.open(folder), /folder\.safetensors: is not a regular file \(a folder\)/);
 });
