@@ -34,6 +34,8 @@ export function readConfigFile(path: string): Record<string, unknown> {
   try {
     const stat = statSync(path);
     if (stat.isDirectory()) throw fileError(path, 'is a folder, expected a YAML or JSON config file');
+    // A FIFO would be waited on forever; a device is no config.
+    if (!stat.isFile()) throw fileError(path, 'is not a regular file (a device, FIFO or socket), expected a YAML or JSON config file');
     if (stat.size > MAX_CONFIG_BYTES) throw fileError(path, `is ${stat.size} bytes; a config or sweep file is at most ${MAX_CONFIG_BYTES} bytes (1 MiB)`);
     text = readFileSync(path, 'utf8');
   } catch (err) {

@@ -19,6 +19,7 @@
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { fileError } from '../errors.js';
+import { checkRegularFile } from './regular-file.js';
 import { halfBitsToNumber } from './safetensors.js';
 
 const { onnx } = onnxProto;
@@ -40,6 +41,7 @@ const DATA_TYPE_NAMES: Record<number, string> = Object.fromEntries(
 
 /** Reads the Linear and Conv weights of an ONNX model file. */
 export function readOnnxWeights(path: string): OnnxWeight[] {
+  checkRegularFile(path, 'an ONNX model file');
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);

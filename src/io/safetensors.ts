@@ -18,9 +18,10 @@
  * atomically (temporary file in the same folder, fsync, rename), so a crash never leaves a
  * half-written file under the final name.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { checkRegularFile } from './regular-file.js';
 import { fileError, type UserError } from '../errors.js';
 
 export interface SafetensorsTensor {
@@ -72,7 +73,7 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reads a whole safetensors file, validating its header and offsets. */
 export function readSafetensors(path: string): SafetensorsFile {
-  checkRegularFile(path);
+  checkRegularFile(path, 'a safetensors file');
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -224,7 +225,7 @@ export class SafetensorsReader {
   }
 
   static open(path: string): SafetensorsReader {
-    checkRegularFile(path);
+    checkRegularFile(path, 'a safetensors file');
     let fd: number;
     let size: number;
     try {
@@ -266,21 +267,6 @@ export class SafetensorsReader {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
-}
-
-/**
- * A UserError unless `path` is a regular file (or a link to one): opening a FIFO for reading
- * waits for a writer forever, and a device is not a file of ours. A missing file is left to the
- * read, which names it.
- */
-function checkRegularFile(path: string): void {
-  let stats;
-  try {
-    stats = statSync(path);
-  } catch {
-    return;
-  }
-  if (!stats.isFile()) throw fileError(path, `is not a regular file (${stats.isDirectory() ? 'a folder' : 'a device, FIFO or socket'}), expected a safetensors file`);
 }
 
 /** Fills `into` from the file at `position`; a file that ends early (changed since it was opened) is a UserError. */

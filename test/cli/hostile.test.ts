@@ -214,6 +214,11 @@ test('hostile config keys and values: one message naming the key, nothing writte
     writeFileSync(p, text);
     return p;
   };
+  const fifo = (name: string) => {
+    const p = join(root, name);
+    assert.equal(spawnSync('mkfifo', [p]).status, 0, 'mkfifo');
+    return p;
+  };
   const cases: Array<[string[], RegExp]> = [
     [['run', 'lenet-mnist', '--set', '__proto__.polluted=1'], /"__proto__" .*not allowed/],
     [['run', 'lenet-mnist', '--set', 'training.constructor=1'], /"constructor" .*not allowed/],
@@ -238,6 +243,8 @@ test('hostile config keys and values: one message naming the key, nothing writte
     [['run', 'lenet-mnist', '--threads', '1000'], /--threads.*at most \d+/],
     [['sweep', 'lenet-mnist', '--workers', '100000'], /--workers.*at most \d+/],
     [['run', 'lenet-mnist', '--set', `data.dataDir=${join(root, 'no-such-data')}`], /data\.dataDir: .*no-such-data does not exist/],
+    [['run', fifo('fifo.yaml')], /fifo\.yaml: is not a regular file \(a device, FIFO or socket\)/],
+    [['sweep', fifo('sweep-fifo.yaml')], /sweep-fifo\.yaml: is not a regular file/],
   ];
   for (const [args, pattern] of cases) {
     const r = cli([...args, '--workspace', ws]);

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
+import { readOnnxWeights } from '../../src/io/onnx.js';
 import { halfBitsToNumber, readSafetensors, SafetensorsReader, TensorScratch, writeSafetensors } from '../../src/io/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rlth-st-'));
@@ -262,7 +263,7 @@ test('SafetensorsReader refuses every broken header with the message readSafeten
   }
 });
 
-test('a FIFO or a folder named like a model is refused at once, not waited on', () => {
+test('a FIFO or a folder named like a model (safetensors or ONNX) is refused at once, not waited on', () => {
   const fifo = join(dir, 'fifo.safetensors');
   assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
   expectUserError(() => readSafetensors(fifo), /fifo\.safetensors: is not a regular file \(a device, FIFO or socket\)/);
@@ -270,4 +271,7 @@ test('a FIFO or a folder named like a model is refused at once, not waited on', 
   const folder = join(dir, 'folder.safetensors');
   mkdirSync(folder);
   expectUserError(() => SafetensorsReader.open(folder), /folder\.safetensors: is not a regular file \(a folder\)/);
+  const onnxFifo = join(dir, 'fifo.onnx');
+  assert.equal(spawnSync('mkfifo', [onnxFifo]).status, 0, 'mkfifo');
+  expectUserError(() => readOnnxWeights(onnxFifo), /fifo\.onnx: is not a regular file \(a device, FIFO or socket\), expected an ONNX model file/);
 });
