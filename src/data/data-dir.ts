@@ -19,12 +19,13 @@ function namedByEnvironment(): string | null {
 /**
  * A data folder that was named (`dataDir`, or $RAMANUJAN_DATA_DIR) must exist: a typo or an
  * unmounted disk would otherwise send the search on to the other places it looks (for MNIST, the
- * copy bundled with the package) without a word. The default, ./data, may be absent.
+ * copy bundled with the package) without a word. The default, ./data, may be absent. `label`
+ * names where the folder came from in the message (default: the option or the variable).
  */
-export function checkNamedDataDir(dataDir: string | null | undefined): void {
+export function checkNamedDataDir(dataDir: string | null | undefined, label?: string): void {
   const named = dataDir ?? namedByEnvironment();
   if (named === null) return;
-  const source = dataDir != null ? 'the data folder given (--data-dir or data.dataDir)' : 'RAMANUJAN_DATA_DIR';
+  const source = label ?? (dataDir != null ? 'the data folder given (--data-dir or data.dataDir)' : 'RAMANUJAN_DATA_DIR');
   let isFolder: boolean;
   try {
     isFolder = statSync(named).isDirectory();

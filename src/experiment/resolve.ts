@@ -107,23 +107,13 @@ export function buildConfig(raw: Record<string, unknown>, overrides: readonly Ov
 /**
  * A data.dataDir that does not exist is a mistake (a typo, an unmounted disk), not a request for
  * the default location: refused here, before anything runs, instead of the dataset being looked
- * up elsewhere (for MNIST, the copy bundled with the package).
+ * up elsewhere (for MNIST, the copy bundled with the package). The same for $RAMANUJAN_DATA_DIR
+ * where the data folder is searched (a dataset named without a PATH).
  */
 function checkDataDir(config: ExperimentConfig, where: string): void {
   const dir = config.data.dataDir;
-  if (dir === null) {
-    // The same for $RAMANUJAN_DATA_DIR, where the dataset is looked up in the data folder (a name
-    // without a PATH): refused before the run is stored rather than when its data is loaded.
-    if (!config.data.dataset.includes(':')) checkNamedDataDir(null);
-    return;
-  }
-  let isFolder = false;
-  try {
-    isFolder = statSync(dir).isDirectory();
-  } catch {
-    throw new UserError(`${where}: data.dataDir: ${dir} does not exist; give the folder holding the dataset files, or null for the default location`);
-  }
-  if (!isFolder) throw new UserError(`${where}: data.dataDir: ${dir} is a file, expected a folder`);
+  if (dir === null && config.data.dataset.includes(':')) return;
+  checkNamedDataDir(dir, dir === null ? undefined : `${where}: data.dataDir`);
 }
 
 export interface ResolvedRun {

@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { fileError } from '../errors.js';
-import { checkRegularFile } from './regular-file.js';
+import { cannotRead, checkRegularFile } from './reading.js';
 import { halfBitsToNumber } from './safetensors.js';
 
 const { onnx } = onnxProto;
@@ -46,7 +46,7 @@ export function readOnnxWeights(path: string): OnnxWeight[] {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw cannotRead(path, err);
   }
   let model: InstanceType<typeof onnx.ModelProto>;
   try {

@@ -21,7 +21,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { checkRegularFile } from './regular-file.js';
+import { cannotRead, checkRegularFile } from './reading.js';
 import { fileError, type UserError } from '../errors.js';
 
 export interface SafetensorsTensor {
@@ -78,7 +78,7 @@ export function readSafetensors(path: string): SafetensorsFile {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw cannotRead(path, err);
   }
   return parseSafetensors(bytes, path);
 }
@@ -232,7 +232,7 @@ export class SafetensorsReader {
       fd = openSync(path, 'r');
       size = fstatSync(fd).size;
     } catch (err) {
-      throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw cannotRead(path, err);
     }
     try {
       const lengthField = Buffer.alloc(8);
@@ -277,7 +277,7 @@ function readFully(fd: number, into: Uint8Array, position: number, path: string)
     try {
       got = readSync(fd, into, done, into.length - done, position + done);
     } catch (err) {
-      throw fileError(path, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw cannotRead(path, err);
     }
     if (got === 0) throw invalid(path, 'it ended early (changed while it was read?)');
     done += got;

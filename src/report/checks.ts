@@ -45,7 +45,7 @@ export function checksRows(groups: RunGroup[]): ChecksRow[] {
       for (const { decisions } of levels) {
         for (const d of decisions) {
           for (const a of d.attempts) {
-            counts[a.check] = (counts[a.check] ?? 0) + 1;
+            counts[a.check] += 1;
             scoreT1 = widen(scoreT1, a.scoreT1);
             scoreDeltaS = widen(scoreDeltaS, a.scoreDeltaS);
           }
