@@ -47,13 +47,16 @@ export interface ModelLayerSource {
   close(): void;
 }
 
+/** A tensor of an open safetensors file. */
+type TensorAt = { reader: SafetensorsReader; tensor: string };
 /** Where a layer's values are: a tensor of an open safetensors file, or values already read (ONNX). */
-type ValuesAt = { reader: SafetensorsReader; tensor: string } | { values: Float32Array | Float64Array };
+type ValuesAt = TensorAt | { values: Float32Array | Float64Array };
 
 interface PlannedLayer {
   info: ModelLayerInfo;
   weight: ValuesAt;
-  mask: (ValuesAt & { file: string; tensor: string }) | null;
+  /** masks come from safetensors files only (the model's own, or the mask file) */
+  mask: TensorAt | null;
 }
 
 const SKIPPED_SUFFIXES = ['bias', 'running_mean', 'running_var', 'num_batches_tracked'];
@@ -141,7 +144,7 @@ export async function openModelLayers(path: string, maskPath: string | null = nu
         let mask: Float32Array | Float64Array | null = null;
         if (p.mask) {
           mask = valuesOf(p.mask, maskScratch);
-          checkMaskValues(mask, p.mask.file, p.mask.tensor);
+          checkMaskValues(mask, p.mask.reader.path, p.mask.tensor);
         }
         return { ...p.info, weight, mask };
       },
@@ -187,7 +190,7 @@ function planSafetensorsLayers(reader: SafetensorsReader): PlannedLayer[] {
         if (!sameShape(m.shape, entry.shape)) {
           throw fileError(path, `mask "${layerName}_mask" has shape [${m.shape.join(', ')}] but "${name}" has [${entry.shape.join(', ')}]`);
         }
-        mask = { reader, tensor: m.name, file: path };
+        mask = { reader, tensor: m.name };
       }
     }
     planned.push({
@@ -211,7 +214,7 @@ function planMaskFile(layers: PlannedLayer[], modelPath: string, maskReader: Saf
     if (!sameShape(m.shape, shape)) {
       throw fileError(maskPath, `mask "${key}" has shape [${m.shape.join(', ')}] but the weight "${name}" in ${modelPath} has shape [${shape.join(', ')}]`);
     }
-    layer.mask = { reader: maskReader, tensor: key, file: maskPath };
+    layer.mask = { reader: maskReader, tensor: key };
     layer.info.maskSource = 'mask-file';
     matched++;
   }
