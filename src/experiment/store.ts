@@ -336,8 +336,9 @@ export class RunStore {
   recordLevel(id: string, token: string, record: LevelRecord, state: LevelCheckpointState): void {
     const write = this.db.transaction(() => {
       this.requireHolder(id, token);
-      writeLevelRows(this.db, id, record, state, now());
-      this.db.prepare('UPDATE runs SET updated_at = ? WHERE id = ?').run(now(), id);
+      const t = now();
+      writeLevelRows(this.db, id, record, state, t);
+      this.db.prepare('UPDATE runs SET updated_at = ? WHERE id = ?').run(t, id);
     });
     guardWrite(this.workspace, () => write.immediate());
   }
