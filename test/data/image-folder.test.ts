@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
 import { UserError } from '../../src/errors.js';
-import { packageRoot } from '../../src/paths.js';
 import { CIFAR10_CLASSES, KNOWN_NORMALIZATION, loadDataset } from '../../src/data/index.js';
 import { loadImageFolder } from '../../src/data/image-folder.js';
 import { jpegBytes, pattern, pngBytes, tempDir, writePngFolder } from './make-files.js';
@@ -251,17 +250,3 @@ test('a CIFAR-10-shaped JPEG folder written here (10 classes, 32x32) loads as fo
     assert.ok(Math.abs(ds.mean[c] - sum / 30 / 1024) < 1e-9, `mean ${c}`);
   }
 });
-
-const SHARED_CIFAR = resolve(packageRoot(), '..', 'shared', 'data', 'cifar10-jpeg');
-test(
-  'the shared CIFAR-10 JPEG copy (only where ../shared/data/cifar10-jpeg exists beside the repository): a real slice loads',
-  { skip: existsSync(SHARED_CIFAR) ? false : `no ${SHARED_CIFAR}` },
-  async () => {
-    const ds = await checkCifarSlice(SHARED_CIFAR);
-    // natural images: statistics in the usual range for CIFAR-10
-    for (let c = 0; c < 3; c++) {
-      assert.ok(ds.mean[c] > 0.3 && ds.mean[c] < 0.65, `mean ${ds.mean[c]}`);
-      assert.ok(ds.std[c] > 0.15 && ds.std[c] < 0.35, `std ${ds.std[c]}`);
-    }
-  },
-);
